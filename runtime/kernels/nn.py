@@ -1,0 +1,2 @@
+"""Kernels (filled in by family)."""
+from __future__ import annotations

@@ -1,0 +1,102 @@
+"""Mutable state a Session keeps across run() calls: resource and reference variables.
+
+    handle = ResourceHandle("", "w")          # what VarHandleOp outputs
+    resources.assign(handle, np.ones(3))      # AssignVariableOp
+    resources.read(handle)                    # ReadVariableOp; UninitializedVariableError before
+
+Values are replaced, never mutated in place, so an array a kernel read earlier stays unchanged.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, Optional
+
+import numpy as np
+
+from schema.dtypes import DType
+from schema.errors import ExecutionError, UninitializedVariableError
+
+__all__ = ["ResourceHandle", "RefVariable", "ResourceManager"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceHandle:
+    container: str
+    name: str
+    dtype: Optional[DType] = None
+    shape: Any = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.container, self.name)
+
+
+class RefVariable:
+    """A TF1 reference variable (VariableV2): a named cell that Assign replaces."""
+
+    __slots__ = ("name", "dtype", "shape", "value")
+
+    def __init__(self, name: str, dtype: DType, shape):
+        self.name, self.dtype, self.shape, self.value = name, dtype, shape, None
+
+    def get(self):
+        if self.value is None:
+            raise UninitializedVariableError(
+                f"attempting to use uninitialized value {self.name} (VariableV2)")
+        return self.value
+
+
+class ResourceManager:
+    """Variables of one Session, keyed by (container, shared_name). Thread-safe."""
+
+    def __init__(self):
+        self._values: dict[tuple[str, str], Any] = {}
+        self._refs: dict[tuple[str, str], RefVariable] = {}
+        self._lock = threading.RLock()
+
+    def is_initialized(self, handle: ResourceHandle) -> bool:
+        return handle.key in self._values
+
+    def read(self, handle: ResourceHandle, dtype: Optional[DType] = None):
+        try:
+            value = self._values[handle.key]
+        except KeyError:
+            raise UninitializedVariableError(
+                f"variable {handle.name!r} was read before it was initialized (run its "
+                f"initializer first)") from None
+        if dtype is not None and dtype.has_numpy and value.dtype != dtype.np:
+            raise ExecutionError(f"variable {handle.name!r} holds {value.dtype} but is read as "
+                                 f"{dtype.tf_name}")
+        return value
+
+    def assign(self, handle: ResourceHandle, value) -> None:
+        value = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+        with self._lock:
+            old = self._values.get(handle.key)
+            if old is not None and getattr(old, "dtype", None) != getattr(value, "dtype", None):
+                raise ExecutionError(f"variable {handle.name!r} holds {old.dtype}; cannot "
+                                     f"assign a value of {value.dtype}")
+            self._values[handle.key] = value
+
+    def update(self, handle: ResourceHandle, fn) -> Any:
+        """Replaces the value by fn(value) atomically (AssignAdd, optimizer updates)."""
+        with self._lock:
+            new = fn(self.read(handle))
+            self._values[handle.key] = new
+            return new
+
+    def destroy(self, handle: ResourceHandle) -> None:
+        with self._lock:
+            self._values.pop(handle.key, None)
+
+    def ref_variable(self, container: str, name: str, dtype: DType, shape) -> RefVariable:
+        with self._lock:
+            key = (container, name)
+            if key not in self._refs:
+                self._refs[key] = RefVariable(name, dtype, shape)
+            return self._refs[key]
+
+    @property
+    def lock(self):
+        return self._lock

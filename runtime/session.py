@@ -1,0 +1,248 @@
+"""Loading a GraphDef and running it, TensorFlow 1.x Session style.
+
+    sess = runtime.load("model.pb")
+    y = sess.run("y:0", {"x:0": x})                 # a tensor name
+    y, _ = sess.run(["y", "init"], {"x": x})        # node names: output 0, or a target (None)
+
+Only the part of the graph the fetches need runs. Each (fetches, feeds) signature is compiled
+once into a Plan and reused. Variables live in the Session across run() calls.
+
+Feeds: numpy arrays must have the tensor's dtype or one that casts to it within the same kind
+(float64 -> float32 is accepted, float -> int is a FeedError); Python scalars and lists are
+converted to the tensor's dtype. Shapes must agree with the tensor's static shape.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from runtime.kernels import KernelContext, compile_node
+from runtime.plan import Plan, compile_plan
+from runtime.resources import ResourceManager
+from schema import graph_pb2
+from schema.dtypes import DType
+from schema.errors import FeedError, FetchError, GccFlowError, GraphError
+from schema.io import parse_graph_def, read_graph_def
+from schema.ir import Graph, Node, TensorRef, parse_tensor_name
+from schema.limits import DEFAULT_LIMITS, Limits
+from schema.serde import graph_from_graph_def
+
+__all__ = ["load", "Session"]
+
+Model = Union[str, os.PathLike, bytes, graph_pb2.GraphDef, Graph]
+
+
+def load(model: Model, device: str = "cpu", *, allow_unknown: bool = False,
+         limits: Limits = DEFAULT_LIMITS) -> "Session":
+    """A Session over ``model``: a GraphDef, its serialized bytes, a .pb/.pbtxt path, or IR."""
+    return Session(_as_graph(model, allow_unknown, limits), device=device, limits=limits)
+
+
+def _as_graph(model: Model, allow_unknown: bool, limits: Limits) -> Graph:
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        graph_def = read_graph_def(model, limits)
+    elif isinstance(model, (bytes, bytearray)):
+        graph_def = parse_graph_def(bytes(model), limits=limits)
+    elif isinstance(model, graph_pb2.GraphDef):
+        graph_def = model
+    elif hasattr(model, "SerializeToString") and hasattr(model, "node"):
+        # A GraphDef from another protobuf module (TensorFlow's own): same wire format.
+        graph_def = parse_graph_def(model.SerializeToString(), limits=limits)
+    else:
+        raise GccFlowError(f"cannot load a model from {type(model).__name__}")
+    return graph_from_graph_def(graph_def, allow_unknown=allow_unknown, limits=limits)
+
+
+def _device_name(device: str) -> str:
+    spec = device.lower().strip().lstrip("/").replace("device:", "")
+    kind, _, index = spec.partition(":")
+    if kind != "cpu" or (index and not index.isdigit()):
+        raise GccFlowError(f"unsupported device {device!r}: this runtime runs on 'cpu'")
+    return f"/device:CPU:{index or 0}"
+
+
+class Session:
+    def __init__(self, graph: Graph, device: str = "cpu", limits: Limits = DEFAULT_LIMITS):
+        self.graph = graph
+        self.device = _device_name(device)
+        self.limits = limits
+        self.resources = ResourceManager()
+        self._plans: dict[Any, tuple[Plan, Any]] = {}
+        self._kernels: dict[Node, Any] = {}
+        self._lock = threading.Lock()
+        self._graph_size = len(graph.nodes)
+
+    # -- public --------------------------------------------------------------------------
+    def run(self, fetches, feed_dict: Optional[dict] = None):
+        feed_dict = feed_dict or {}
+        if len(self.graph.nodes) != self._graph_size:  # the graph grew (frontend sessions)
+            self._plans.clear()
+            self._graph_size = len(self.graph.nodes)
+        key = (_hashable(fetches), tuple(feed_dict))
+        entry = self._plans.get(key)
+        if entry is None:
+            entry = self._compile(fetches, list(feed_dict))
+        plan, (structure, feed_refs) = entry
+        values = [self._check_feed(ref, feed_dict[name])
+                  for ref, name in zip(feed_refs, feed_dict)]
+        results = plan.execute(values)
+        flat = [None if r is None else _copy_out(r) for r in results]
+        return _rebuild(structure, flat)
+
+    def make_callable(self, fetches, feed_list=()):
+        """A function taking the feeds positionally, as tf.Session.make_callable."""
+        plan, (structure, feed_refs) = self._compile(fetches, list(feed_list))
+
+        def call(*values):
+            checked = [self._check_feed(ref, v) for ref, v in zip(feed_refs, values)]
+            return _rebuild(structure, [None if r is None else _copy_out(r)
+                                        for r in plan.execute(checked)])
+        return call
+
+    # -- compilation ---------------------------------------------------------------------
+    def _compile(self, fetches, feed_names: list):
+        with self._lock:
+            structure, names = _flatten(fetches)
+            fetch_refs, targets = [], []
+            for name in names:
+                ref, target = self._resolve_fetch(name)
+                fetch_refs.append(ref)
+                if target is not None:
+                    targets.append(target)
+            feed_refs = [self._resolve_feed(name) for name in feed_names]
+            plan = compile_plan(self.graph, fetch_refs, targets, feed_refs, self._kernel_for,
+                                self.device)
+            entry = (plan, (structure, feed_refs))
+            self._plans[(_hashable(fetches), tuple(feed_names))] = entry
+            return entry
+
+    def _kernel_for(self, node: Node):
+        fn = self._kernels.get(node)
+        if fn is None:
+            ctx = KernelContext(node=node, device="cpu", resources=self.resources,
+                                limits=self.limits)
+            fn = self._kernels[node] = compile_node(ctx)
+        return fn
+
+    def _resolve_fetch(self, name) -> tuple[Optional[TensorRef], Optional[Node]]:
+        name = _name_of(name)
+        if not isinstance(name, str):
+            raise FetchError(f"a fetch must be a tensor or node name, got {type(name).__name__}")
+        if name.startswith("^"):
+            return None, self._node(name[1:], FetchError, "fetch")
+        if ":" in name:
+            return self._tensor(name, FetchError, "fetch"), None
+        node = self._node(name, FetchError, "fetch")
+        if node.num_outputs == 0:
+            return None, node
+        return node.output(0), None
+
+    def _resolve_feed(self, name) -> TensorRef:
+        name = _name_of(name)
+        if not isinstance(name, str):
+            raise FeedError(f"a feed key must be a tensor name, got {type(name).__name__}")
+        return self._tensor(name, FeedError, "feed")
+
+    def _node(self, name: str, error, what: str) -> Node:
+        node = self.graph.nodes.get(name)
+        if node is None:
+            raise error(f"{what} {name!r}: the graph has no node named {name!r}")
+        return node
+
+    def _tensor(self, name: str, error, what: str) -> TensorRef:
+        try:
+            node_name, index = parse_tensor_name(name)
+        except GraphError as err:
+            raise error(f"{what} {name!r}: {err}") from None
+        node = self._node(node_name, error, what)
+        if index >= node.num_outputs:
+            raise error(f"{what} {name!r}: node {node_name!r} ({node.op}) has "
+                        f"{node.num_outputs} outputs")
+        return node.output(index)
+
+    # -- feeds ---------------------------------------------------------------------------
+    def _check_feed(self, ref: TensorRef, value) -> Any:
+        dtype = ref.dtype.base
+        if dtype in (DType.INVALID, DType.RESOURCE, DType.VARIANT):
+            return value
+        target = dtype.np
+        if isinstance(value, np.ndarray) or np.isscalar(value) and isinstance(value, np.generic):
+            arr = np.asarray(value)
+            if arr.dtype != target:
+                if dtype == DType.STRING or not np.can_cast(arr.dtype, target, "same_kind"):
+                    raise FeedError(f"feed {ref.name}: expected {dtype.tf_name}, got an array of "
+                                    f"{arr.dtype}")
+                arr = arr.astype(target)
+        else:
+            try:
+                arr = np.asarray(value, dtype=target)
+            except (TypeError, ValueError) as err:
+                raise FeedError(f"feed {ref.name}: cannot convert {type(value).__name__} to "
+                                f"{dtype.tf_name}: {err}") from None
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        _check_shape(ref, arr.shape)
+        return arr
+
+
+def _name_of(fetch):
+    """Accepts objects with a TensorFlow-style name (the frontend's Tensor and Operation)
+    without importing the frontend: a tensor has ``value_index``, an operation ``node_def``."""
+    if isinstance(fetch, str):
+        return fetch
+    if hasattr(fetch, "value_index") and isinstance(getattr(fetch, "name", None), str):
+        return fetch.name
+    if hasattr(fetch, "node_def") and isinstance(getattr(fetch, "name", None), str):
+        return "^" + fetch.name
+    return fetch
+
+
+def _check_shape(ref: TensorRef, shape: tuple) -> None:
+    static = ref.shape
+    if static is None:
+        return
+    if len(static) != len(shape) or any(s is not None and s != d for s, d in zip(static, shape)):
+        shown = [("?" if d is None else d) for d in static]
+        raise FeedError(f"feed {ref.name}: expected shape {shown}, got {list(shape)}")
+
+
+def _copy_out(value):
+    return np.array(value, copy=True)
+
+
+def _hashable(fetches):
+    if isinstance(fetches, list):
+        return ("list",) + tuple(_hashable(f) for f in fetches)
+    if isinstance(fetches, tuple):
+        return ("tuple",) + tuple(_hashable(f) for f in fetches)
+    if isinstance(fetches, dict):
+        return ("dict",) + tuple((k, _hashable(v)) for k, v in fetches.items())
+    return fetches
+
+
+def _flatten(fetches) -> tuple[Any, list]:
+    """(structure, flat names): a str, or nested lists/tuples/dicts of them."""
+    names: list = []
+
+    def walk(f):
+        if isinstance(f, (list, tuple)):
+            return (type(f), [walk(x) for x in f])
+        if isinstance(f, dict):
+            return (dict, [(k, walk(v)) for k, v in f.items()])
+        names.append(f)
+        return len(names) - 1
+    return walk(fetches), names
+
+
+def _rebuild(structure, flat: list):
+    if isinstance(structure, int):
+        return flat[structure]
+    kind, items = structure
+    if kind is dict:
+        return {k: _rebuild(v, flat) for k, v in items}
+    return kind(_rebuild(x, flat) for x in items)

@@ -1,0 +1,2 @@
+"""Op declarations (filled in by family)."""
+from __future__ import annotations
