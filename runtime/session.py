@@ -83,7 +83,7 @@ class Session:
         if len(self.graph.nodes) != self._graph_size:  # the graph grew (frontend sessions)
             self._plans.clear()
             self._graph_size = len(self.graph.nodes)
-        key = (_hashable(fetches), tuple(feed_dict))
+        key = (_hashable(fetches), tuple(_name_of(k) for k in feed_dict))
         entry = self._plans.get(key)
         if entry is None:
             entry = self._compile(fetches, list(feed_dict))
@@ -118,7 +118,7 @@ class Session:
             plan = compile_plan(self.graph, fetch_refs, targets, feed_refs, self._kernel_for,
                                 self.device)
             entry = (plan, (structure, feed_refs))
-            self._plans[(_hashable(fetches), tuple(feed_names))] = entry
+            self._plans[(_hashable(fetches), tuple(_name_of(k) for k in feed_names))] = entry
             return entry
 
     def _kernel_for(self, node: Node):
@@ -216,6 +216,7 @@ def _copy_out(value):
 
 
 def _hashable(fetches):
+    fetches = _name_of(fetches)
     if isinstance(fetches, list):
         return ("list",) + tuple(_hashable(f) for f in fetches)
     if isinstance(fetches, tuple):
