@@ -1,0 +1,1 @@
+"""Graph optimization passes (graph -> graph rewrites). Being built; see the passes issue."""
