@@ -51,6 +51,7 @@ class DType(enum.IntEnum):
     UINT4 = 30
     INT2 = 31
     UINT2 = 32
+    FLOAT4_E2M1FN = 33  # no numpy mapping: tensors of it are refused, not guessed
     # Reference types (value type + 100), as TF1 reference variables produce them.
     FLOAT_REF = 101
     DOUBLE_REF = 102
@@ -84,6 +85,7 @@ class DType(enum.IntEnum):
     UINT4_REF = 130
     INT2_REF = 131
     UINT2_REF = 132
+    FLOAT4_E2M1FN_REF = 133
 
     # -- relations -----------------------------------------------------------------------
     @property

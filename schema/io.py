@@ -63,12 +63,18 @@ def parse_graph_def(data: bytes, text: bool = False, limits: Limits = DEFAULT_LI
             raise DecodeError(f"{source} nests messages deeper than "
                               f"{limits.max_recursion_depth} levels") from None
         except text_format.ParseError as err:
+            if "too deep" in str(err):
+                raise DecodeError(f"{source} nests messages deeper than "
+                                  f"{limits.max_recursion_depth} levels") from None
             raise DecodeError(f"{source} is not a text GraphDef: {err}") from None
         return graph_def
     _refuse_other_formats(data, source)
     try:
         graph_def.ParseFromString(data)
     except (_message.DecodeError, RecursionError) as err:
+        if isinstance(err, RecursionError) or "MaxDepth" in str(err):
+            raise DecodeError(f"{source} nests messages deeper than protobuf's limit of 100 "
+                              f"levels") from None
         raise DecodeError(f"{source} is not a binary GraphDef (truncated, corrupt or another "
                           f"format): {err}") from None
     if not graph_def.node and _unknown_field_bytes(graph_def):

@@ -14,6 +14,7 @@ from typing import Any, Optional
 import numpy as np
 
 from schema import attr_value_pb2, graph_pb2, node_def_pb2
+from schema.devices import parse_device
 from schema.dtypes import DType
 from schema.errors import GccFlowError, GraphError, TensorError, ValidationError
 from schema.ir import NAME_RE, Graph, Node, TensorRef, parse_tensor_name
@@ -192,6 +193,10 @@ def _make_node(graph: Graph, node_def, limits: Limits) -> Node:
         raise GraphError(f"duplicate node name {name!r}")
     if not node_def.op:
         raise GraphError(f"node {name!r} has an empty op")
+    if len(node_def.op) > limits.max_name_length:
+        raise GraphError(f"node {name!r} has an op name of {len(node_def.op)} characters, "
+                         f"longer than the limit {limits.max_name_length}")
+    _check_device(name, node_def.device, limits)
     attrs = {}
     for key, value in node_def.attr.items():
         try:
@@ -204,6 +209,19 @@ def _make_node(graph: Graph, node_def, limits: Limits) -> Node:
         node.debug_info = (node_def.experimental_debug_info, node_def.experimental_type)
     graph.nodes[name] = node
     return node
+
+
+def _check_device(name: str, device: str, limits: Limits) -> None:
+    """GraphError naming the node for a device string that cannot be parsed."""
+    if not device:
+        return
+    if len(device) > limits.max_name_length:
+        raise GraphError(f"node {name!r} has a device string of {len(device)} characters, "
+                         f"longer than the limit {limits.max_name_length}")
+    try:
+        parse_device(device)
+    except GraphError as err:
+        raise GraphError(f"node {name!r}: {err}") from None
 
 
 def _check_const_dtype(name: str, op: str, attrs: dict) -> None:

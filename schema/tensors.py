@@ -100,16 +100,16 @@ def to_numpy(proto: tensor_pb2.TensorProto, limits: Limits = DEFAULT_LIMITS) -> 
     np_dtype = dtype.np
     itemsize = 8 if dtype == DType.STRING else np_dtype.itemsize
     n = check_byte_budget(shape, itemsize, limits)
-    typed = _TYPED_FIELD.get(dtype)
+    typed = "float8_val" if dtype in _FLOAT8 else _TYPED_FIELD.get(dtype)
     has_typed = bool(typed) and len(getattr(proto, typed)) > 0
-    if proto.tensor_content and dtype != DType.STRING:
+    if proto.tensor_content:
         if has_typed:
             raise TensorError(f"tensor of dtype {dtype.tf_name} has both tensor_content and "
                               f"{typed}: refusing to guess which one holds the values")
+        if dtype == DType.STRING:  # TF's varint-prefixed string list: never written by TF's Python
+            raise TensorError("string tensors encoded in tensor_content are not supported; "
+                              "write them with string_val")
         return _from_content(proto.tensor_content, dtype, shape, n)
-    if dtype in _FLOAT8:
-        return _from_content(proto.float8_val, dtype, shape, n) if proto.float8_val or n == 0 \
-            else np.zeros(shape, np_dtype)
     return _from_typed(proto, dtype, typed, shape, n)
 
 
@@ -119,6 +119,8 @@ def _from_content(content: bytes, dtype: DType, shape: tuple, n: int) -> np.ndar
     if len(content) != expected:
         raise TensorError(f"tensor_content has {len(content)} bytes but shape {list(shape)} of "
                           f"{dtype.tf_name} needs {expected}")
+    if dtype == DType.BOOL and content.translate(None, b"\x00\x01"):
+        raise TensorError("bool tensor_content holds bytes other than 0 and 1")
     arr = np.frombuffer(content, dtype=np_dtype).astype(dtype.np, copy=True)
     return arr.reshape(shape)
 
@@ -133,12 +135,12 @@ def _from_typed(proto, dtype: DType, field: str, shape: tuple, n: int) -> np.nda
     if m > n:
         raise TensorError(f"tensor has {m} values in {field} but shape {list(shape)} holds {n}")
     if dtype == DType.STRING:
-        if m not in (0, n) and m != 1:
-            raise TensorError(f"string tensor has {m} values for {n} elements")
-        out = np.empty(n, dtype=object)
-        out[:] = [bytes(v) for v in values] if m == n else (bytes(values[0]) if m else b"")
+        out = np.full(n, bytes(values[-1]) if m else b"", dtype=object)
+        out[:m] = [bytes(v) for v in values]
         return out.reshape(shape)
-    if dtype.is_complex:
+    if dtype in _FLOAT8:
+        src = np.frombuffer(values, dtype=np.uint8).view(dtype.np)
+    elif dtype.is_complex:
         flat = np.asarray(values, dtype=np.float64).reshape(-1, 2)
         src = (flat[:, 0] + 1j * flat[:, 1]).astype(dtype.np)
     elif dtype in (DType.HALF, DType.BFLOAT16):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable, Optional
 
+from schema.dtypes import DType
 from schema.errors import GraphError, UnknownOpError, ValidationError
 from schema.infer import arg_types, fill_default_attrs, infer_shapes
 from schema.registry import check_attr_value
@@ -72,6 +73,7 @@ def check_node(node, allow_unknown: bool = False) -> None:
             raise ValidationError(f"node {node.name!r} ({node.op}): missing required attr "
                                   f"{name!r} of type {spec.type}")
         check_attr_value(node.name, node.op, spec, node.attrs[name])
+        _refuse_invalid_dtype(node, spec)
     expected = arg_types(node.name, op_def, op_def.inputs, node.attrs, "input")
     if len(expected) != len(node.inputs):
         raise ValidationError(f"node {node.name!r} ({node.op}) has {len(node.inputs)} data "
@@ -90,6 +92,17 @@ def check_node(node, allow_unknown: bool = False) -> None:
                                   f"{got.tf_name}")
     node.out_types = arg_types(node.name, op_def, op_def.outputs, node.attrs, "output")
     node.out_shapes = infer_shapes(node, op_def)
+
+
+def _refuse_invalid_dtype(node, spec) -> None:
+    """DT_INVALID (enum 0) decodes to a DType but names no type: refuse it in type attrs."""
+    if spec.type not in ("type", "list(type)"):
+        return
+    value = node.attrs[spec.name]
+    values = value if spec.type == "list(type)" else [value]
+    if any(v == DType.INVALID for v in values):
+        raise ValidationError(f"node {node.name!r} ({node.op}): attr {spec.name!r} is "
+                              f"DT_INVALID (dtype enum 0), which names no type")
 
 
 def validate(graph, allow_unknown: bool = False) -> None:

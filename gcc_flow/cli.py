@@ -1,0 +1,354 @@
+"""The ``gcc-flow`` command line: look inside a model, run it on .npy feeds.
+
+    gcc-flow inspect model.pb [--json]
+    gcc-flow run model.pb --feed x=x.npy --fetch y:0 [--target init] [-o out.npz [--force]]
+
+Exit codes: 0 success; 2 invalid input (a bad file, graph, feed or command line: every
+``GccFlowError``); 1 an internal error (a bug). Errors are one line on stderr,
+``gcc-flow: error: ...``; ``--debug`` adds the traceback. Nothing from argv or a model is ever
+evaluated or unpickled: feeds are read with ``allow_pickle=False`` after their header was checked
+against the file size and ``GCC_FLOW_MAX_TENSOR_BYTES``, and outputs are written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import traceback
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+
+from schema.dtypes import DType
+from schema.errors import GccFlowError
+from schema.io import TEXT_SUFFIXES, atomic_write, read_graph_def
+from schema.limits import DEFAULT_LIMITS
+from schema.serde import graph_from_graph_def
+from schema.tensors import check_byte_budget
+
+__all__ = ["main", "build_parser", "summarize", "UsageError"]
+
+PROG = "gcc-flow"
+MAX_MESSAGE = 2000  # an error line never exceeds this (a model may hold 1 MB names)
+INPUT_OPS = ("Placeholder", "PlaceholderWithDefault")
+VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
+NOT_OUTPUTS = ("Const", "NoOp", "Placeholder")
+
+
+class UsageError(GccFlowError):
+    """A bad command line, an unreadable feed file, or an output that may not be written."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage, so every error is one line (exit 2)."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs one command; returns the exit code (0 ok, 2 invalid input, 1 internal error).
+
+    main(["inspect", "model.pb"]) -> 0;  main(["inspect", "missing.pb"]) -> 2
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        debug = args.debug
+        return args.handler(args)
+    except SystemExit as exit_:  # --help
+        return exit_.code if isinstance(exit_.code, int) else 0
+    except GccFlowError as err:
+        return _fail(2, str(err) or type(err).__name__, debug)
+    except Exception as err:  # anything else is a bug in gcc-flow, not in the input
+        return _fail(1, f"internal error: {type(err).__name__}: {err}", debug)
+
+
+def _fail(code: int, message: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    line = " ".join(message.split())
+    if len(line) > MAX_MESSAGE:
+        line = line[:MAX_MESSAGE] + "..."
+    if code == 1 and not debug:
+        line += " (rerun with --debug for the traceback)"
+    print(f"{PROG}: error: {line}", file=sys.stderr)
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Inspect and run TensorFlow-compatible GraphDefs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    subs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks")
+    common.add_argument("--allow-unknown", action="store_true",
+                        help="keep ops the registry does not declare as opaque nodes")
+    common.add_argument("model", help="a GraphDef: .pb (binary) or .pbtxt (text)")
+
+    inspect = subs.add_parser("inspect", parents=[common], help="summarize a model")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.set_defaults(handler=cmd_inspect)
+
+    run = subs.add_parser("run", parents=[common], help="run a model on .npy feeds")
+    run.add_argument("--feed", action="append", default=[], metavar="NAME=FILE.npy",
+                     help="feed a tensor (x or x:0) from a .npy file; repeatable")
+    run.add_argument("--fetch", action="append", default=[], metavar="NAME",
+                     help="a tensor (y:0) or node (y) to fetch; repeatable")
+    run.add_argument("--target", action="append", default=[], metavar="NAME",
+                     help="a node to run without fetching it; repeatable")
+    run.add_argument("-o", "--output", metavar="OUT.npz", help="save the fetched tensors")
+    run.add_argument("--force", action="store_true", help="overwrite an existing --output")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+# -- inspect -------------------------------------------------------------------------------------
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    graph_def = read_graph_def(args.model)
+    graph = graph_from_graph_def(graph_def, allow_unknown=args.allow_unknown)
+    summary = {"model": str(args.model), "format": _format_of(args.model),
+               "producer": graph.producer,
+               "functions": len(graph_def.library.function) if graph.library else 0}
+    summary.update(summarize(graph))
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _format_of(path: str) -> str:
+    return "text" if Path(path).suffix.lower() in TEXT_SUFFIXES else "binary"
+
+
+def summarize(graph) -> dict:
+    """The facts ``inspect`` reports about an IR graph, as JSON-ready values.
+
+    Placeholder x -> Relu y  ->  {"nodes": 2, "ops": {"Placeholder": 1, "Relu": 1},
+                                  "inputs": [{"name": "x:0", ...}], "outputs": [{"name": "y:0"...
+    """
+    variables = [_variable(n) for n in graph.nodes.values() if n.op in VARIABLE_OPS]
+    const_params = sum(int(n.attrs["value"].size) for n in graph.nodes.values() if _is_weight(n))
+    var_params = sum(_count(v["shape"]) or 0 for v in variables)
+    ops = Counter(n.op for n in graph.nodes.values())
+    return {
+        "nodes": len(graph.nodes),
+        "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "inputs": [_tensor_info(n, 0) for n in graph.nodes.values() if n.op in INPUT_OPS],
+        "outputs": [_tensor_info(n, i) for n in graph.nodes.values() if _is_output(n)
+                    for i in range(n.num_outputs)],
+        "variables": variables,
+        "parameters": const_params + var_params,
+        "const_parameters": const_params,
+        "variable_parameters": var_params,
+        "variables_of_unknown_size": [v["name"] for v in variables if _count(v["shape"]) is None],
+        "devices": dict(sorted(Counter(n.device for n in graph.nodes.values() if n.device)
+                               .items())),
+    }
+
+
+def _is_output(node) -> bool:
+    return not node._users and node.num_outputs > 0 and node.op not in NOT_OUTPUTS
+
+
+def _is_weight(node) -> bool:
+    dtype, value = node.attrs.get("dtype"), node.attrs.get("value")
+    return (node.op == "Const" and isinstance(dtype, DType) and dtype.is_floating
+            and isinstance(value, np.ndarray))
+
+
+def _tensor_info(node, index: int) -> dict:
+    known = index < node.num_outputs
+    dtype = node.out_types[index] if known else node.attrs.get("dtype")
+    shape = node.out_shapes[index] if known else node.attrs.get("shape")
+    return {"name": f"{node.name}:{index}", "op": node.op, "dtype": _dtype_name(dtype),
+            "shape": _json_shape(shape)}
+
+
+def _variable(node) -> dict:
+    return {"name": node.name, "op": node.op, "dtype": _dtype_name(node.attrs.get("dtype")),
+            "shape": _json_shape(node.attrs.get("shape"))}
+
+
+def _dtype_name(dtype: Any) -> str:
+    return dtype.tf_name if isinstance(dtype, DType) and dtype != DType.INVALID else "unknown"
+
+
+def _json_shape(shape) -> Optional[list]:
+    return None if shape is None else list(shape)
+
+
+def _count(shape: Optional[list]) -> Optional[int]:
+    if shape is None or any(d is None for d in shape):
+        return None
+    return int(np.prod(shape, dtype=object)) if shape else 1
+
+
+def _shape_text(shape: Optional[list]) -> str:
+    if shape is None:
+        return "[unknown rank]"
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def format_summary(s: dict) -> str:
+    """The human-readable form of ``summarize`` (plus file facts), one fact per line."""
+    lines = [f"model: {s['model']} ({s['format']} GraphDef, producer {s['producer']}, "
+             f"{s['functions']} library functions)",
+             f"nodes: {s['nodes']}", "ops:"]
+    lines += [f"  {op:<24} {n}" for op, n in s["ops"].items()]
+    for title, key in (("inputs", "inputs"), ("likely outputs", "outputs")):
+        lines.append(f"{title}:" + ("" if s[key] else " none"))
+        lines += [f"  {t['name']:<24} {t['dtype']}{_shape_text(t['shape'])}" for t in s[key]]
+    lines.append("variables:" + ("" if s["variables"] else " none"))
+    lines += [f"  {v['name']:<24} {v['dtype']}{_shape_text(v['shape'])} ({v['op']})"
+              for v in s["variables"]]
+    unknown = s["variables_of_unknown_size"]
+    lines.append(f"parameters: {s['parameters']:,} (float Const elements "
+                 f"{s['const_parameters']:,}, variable elements {s['variable_parameters']:,}"
+                 + (f"; {len(unknown)} variables of unknown size)" if unknown else ")"))
+    lines.append("devices requested:" + ("" if s["devices"] else " none"))
+    lines += [f"  {d:<24} {n} nodes" for d, n in s["devices"].items()]
+    return "\n".join(lines)
+
+
+# -- run -----------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import runtime
+    if not args.fetch and not args.target:
+        raise UsageError("run needs at least one --fetch or --target")
+    _refuse_duplicates(args.fetch, "--fetch")
+    feeds = _load_feeds(args.feed)
+    output = _check_output(args) if args.output else None
+    session = runtime.load(args.model, allow_unknown=args.allow_unknown)
+    values = session.run(list(args.fetch) + ["^" + t for t in args.target], feeds)
+    fetched = list(zip(args.fetch, values[:len(args.fetch)]))
+    for name, value in fetched:
+        print(describe(name, value))
+    if output is not None:
+        _write_npz(output, [(n, v) for n, v in fetched if v is not None])
+        print(f"wrote {len([v for _, v in fetched if v is not None])} tensors to {output}")
+    return 0
+
+
+def _refuse_duplicates(names: list, flag: str) -> None:
+    dupes = sorted(n for n, c in Counter(names).items() if c > 1)
+    if dupes:
+        raise UsageError(f"{flag} {dupes[0]!r} is given more than once")
+
+
+def _load_feeds(specs: list) -> dict:
+    feeds: dict = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(f"--feed {spec!r}: expected NAME=FILE.npy")
+        if name in feeds:
+            raise UsageError(f"--feed {name!r} is given more than once")
+        feeds[name] = load_npy(path, what=f"feed {name!r}")
+    return feeds
+
+
+def load_npy(path: str, what: str = "array") -> np.ndarray:
+    """Reads a .npy file without pickles and without trusting its header's size.
+
+    load_npy("x.npy") -> array;  a header claiming 10^12 elements in a 100-byte file -> UsageError
+    """
+    from numpy.lib import format as npy
+    readers: dict[tuple, Callable] = {(1, 0): npy.read_array_header_1_0,
+                                      (2, 0): npy.read_array_header_2_0}
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            reader = readers.get(npy.read_magic(handle))
+            if reader is None:
+                raise UsageError(f"{what}: {path} uses a .npy format version this tool does "
+                                 f"not read (1.0 and 2.0 are supported)")
+            shape, _, dtype = reader(handle)
+            _check_npy_size(path, what, shape, dtype, size - handle.tell())
+        array = np.load(path, allow_pickle=False)
+    except OSError as err:
+        raise UsageError(f"{what}: cannot read {path}: {err.strerror or err}") from None
+    except ValueError as err:
+        raise UsageError(f"{what}: {path} is not a valid .npy file: {err}") from None
+    if array.dtype.kind in "SU":  # string tensors are object arrays of bytes at run time
+        array = np.vectorize(_to_bytes, otypes=[object])(array)
+    return array
+
+
+def _check_npy_size(path: str, what: str, shape: tuple, dtype: np.dtype, left: int) -> None:
+    if dtype.hasobject:
+        raise UsageError(f"{what}: {path} holds Python objects; gcc-flow never unpickles "
+                         f"(save strings as fixed-width bytes instead)")
+    n = check_byte_budget(shape, dtype.itemsize, DEFAULT_LIMITS, what=f"{what} ({path})")
+    if n * dtype.itemsize != left:
+        raise UsageError(f"{what}: {path} has {left} data bytes but its header {dtype}"
+                         f"{list(shape)} needs {n * dtype.itemsize} (truncated or corrupt)")
+
+
+def _to_bytes(value) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _check_output(args: argparse.Namespace) -> Path:
+    """Refuses an output that is not .npz, is the model or a feed, or exists without --force."""
+    out = Path(args.output)
+    if out.suffix.lower() != ".npz":
+        raise UsageError(f"output {out} must end in .npz")
+    inputs = [args.model] + [spec.partition("=")[2] for spec in args.feed]
+    for source in inputs:
+        if _same_file(out, Path(source)):
+            raise UsageError(f"refusing to overwrite the input {source} with the output {out}")
+    if out.is_dir():
+        raise UsageError(f"output {out} is a directory")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist")
+    if (out.exists() or out.is_symlink()) and not args.force:
+        raise UsageError(f"output {out} already exists; pass --force to overwrite it")
+    return out
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _write_npz(path: Path, items: list) -> None:
+    arrays = {name: _savable(value) for name, value in items}
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    atomic_write(path, buffer.getvalue())
+
+
+def _savable(value) -> np.ndarray:
+    arr = np.asarray(value)
+    return arr.astype(np.bytes_) if arr.dtype == object else arr
+
+
+def describe(name: str, value) -> str:
+    """One line per fetched tensor: name, dtype, shape, a short preview.
+
+    describe("y:0", np.ones((2, 3), np.float32)) -> "y:0  float32  [2, 3]  [[1, 1, 1], [1, 1, 1]]"
+    """
+    if value is None:
+        return f"{name}  (no outputs; ran as a target)"
+    arr = np.asarray(value)
+    try:
+        dtype = DType.from_numpy(arr.dtype).tf_name
+    except GccFlowError:
+        dtype = str(arr.dtype)
+    preview = np.array2string(arr, threshold=8, edgeitems=2, precision=4, separator=", ",
+                              max_line_width=1 << 20)
+    preview = " ".join(preview.split())
+    if len(preview) > 120:
+        preview = preview[:117] + "..."
+    return f"{name}  {dtype}  {list(arr.shape)}  {preview}"
