@@ -300,12 +300,12 @@ def _to_bytes(value) -> bytes:
 def _check_output(args: argparse.Namespace) -> Path:
     """Refuses an output that is not .npz, is the model or a feed, or exists without --force."""
     out = Path(args.output)
-    if out.suffix.lower() != ".npz":
-        raise UsageError(f"output {out} must end in .npz")
     inputs = [args.model] + [spec.partition("=")[2] for spec in args.feed]
     for source in inputs:
         if _same_file(out, Path(source)):
             raise UsageError(f"refusing to overwrite the input {source} with the output {out}")
+    if out.suffix.lower() != ".npz":
+        raise UsageError(f"output {out} must end in .npz")
     if out.is_dir():
         raise UsageError(f"output {out} is a directory")
     if not out.parent.is_dir():

@@ -48,7 +48,11 @@ def write_graph(graph: Any, path: PathLike, name: Optional[str] = None, *,
             f"{'/'.join(TEXT_SUFFIXES)} and binary files anything else (e.g. .pb)")
     if target.is_dir():
         raise GccFlowError(f"{target} is a directory; give a file name")
-    write_graph_def(as_graph_def(graph), target)
+    graph_def = as_graph_def(graph)
+    if graph_def.ByteSize() == 0:
+        raise GccFlowError(f"refusing to write an empty GraphDef to {target}: a 0-byte file "
+                           f"cannot be told from a failed write, and reading it is an error")
+    write_graph_def(graph_def, target)
     return str(target)
 
 

@@ -71,9 +71,8 @@ class Plan:
                  f"[{', '.join(shown)}]")
         message = str(err)
         if isinstance(err, GccFlowError):
-            if node.name in message:
-                return err
-            return type(err)(f"{where}: {message}")
+            own = f"node {node.name!r} ({node.op}): "
+            return type(err)(f"{where}: {message.removeprefix(own)}")
         return ExecutionError(f"{where} failed: {type(err).__name__}: {message}")
 
 

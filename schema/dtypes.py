@@ -121,6 +121,8 @@ class DType(enum.IntEnum):
     @classmethod
     def from_numpy(cls, dtype) -> "DType":
         dt = np.dtype(dtype)
+        if not dt.isnative:  # byte-swapped arrays hold the same type
+            dt = dt.newbyteorder("=")
         if dt.kind in "SUO":
             return cls.STRING
         try:
