@@ -1,6 +1,6 @@
 """The ``gcc-flow`` command line: look inside a model, run it on .npy feeds.
 
-    gcc-flow inspect model.pb [--json]
+    gcc-flow inspect model.pb [--json] [--graph]
     gcc-flow run model.pb --feed x=x.npy --fetch y:0 [--target init] [-o out.npz [--force]]
 
 Exit codes: 0 success; 2 invalid input (a bad file, graph, feed or command line: every
@@ -36,7 +36,7 @@ PROG = "gcc-flow"
 MAX_MESSAGE = 2000  # an error line never exceeds this (a model may hold 1 MB names)
 INPUT_OPS = ("Placeholder", "PlaceholderWithDefault")
 VARIABLE_OPS = ("VarHandleOp", "VariableV2", "Variable")
-NOT_OUTPUTS = ("Const", "NoOp", "Placeholder")
+NOT_OUTPUTS = ("Const", "NoOp", "Placeholder") + VARIABLE_OPS
 
 
 class UsageError(GccFlowError):
@@ -64,7 +64,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         debug = args.debug
         return args.handler(args)
     except SystemExit as exit_:  # --help
-        return exit_.code if isinstance(exit_.code, int) else 0
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 2)
+    except KeyboardInterrupt:
+        print(f"{PROG}: error: interrupted", file=sys.stderr)
+        return 130
     except GccFlowError as err:
         return _fail(2, str(err) or type(err).__name__, debug)
     except Exception as err:  # anything else is a bug in gcc-flow, not in the input
@@ -96,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     inspect = subs.add_parser("inspect", parents=[common], help="summarize a model")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.add_argument("--graph", action="store_true",
+                         help="also list every node in the one-line-per-node text form")
     inspect.set_defaults(handler=cmd_inspect)
 
     run = subs.add_parser("run", parents=[common], help="run a model on .npy feeds")
@@ -120,6 +125,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                "producer": graph.producer,
                "functions": len(graph_def.library.function) if graph.library else 0}
     summary.update(summarize(graph))
+    if args.graph:
+        summary["graph"] = str(graph).splitlines()
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
@@ -155,7 +162,7 @@ def summarize(graph) -> dict:
 
 
 def _is_output(node) -> bool:
-    return not node._users and node.num_outputs > 0 and node.op not in NOT_OUTPUTS
+    return not node.users and node.num_outputs > 0 and node.op not in NOT_OUTPUTS
 
 
 def _is_weight(node) -> bool:
@@ -215,6 +222,8 @@ def format_summary(s: dict) -> str:
                  + (f"; {len(unknown)} variables of unknown size)" if unknown else ")"))
     lines.append("devices requested:" + ("" if s["devices"] else " none"))
     lines += [f"  {d:<24} {n} nodes" for d, n in s["devices"].items()]
+    if "graph" in s:
+        lines += ["graph:"] + [f"  {line}" for line in s["graph"]]
     return "\n".join(lines)
 
 
@@ -245,15 +254,15 @@ def _refuse_duplicates(names: list, flag: str) -> None:
 
 
 def _load_feeds(specs: list) -> dict:
-    feeds: dict = {}
+    """All specs are checked before any file is read; ``x`` and ``x:0`` are the same tensor."""
+    pairs = []
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             raise UsageError(f"--feed {spec!r}: expected NAME=FILE.npy")
-        if name in feeds:
-            raise UsageError(f"--feed {name!r} is given more than once")
-        feeds[name] = load_npy(path, what=f"feed {name!r}")
-    return feeds
+        pairs.append((name, path))
+    _refuse_duplicates([n if ":" in n else n + ":0" for n, _ in pairs], "--feed")
+    return {name: load_npy(path, what=f"feed {name!r}") for name, path in pairs}
 
 
 def load_npy(path: str, what: str = "array") -> np.ndarray:

@@ -5,7 +5,7 @@
 
 Two nodes are equal when op, device, attrs (tensors by value), data inputs (in order, or as a
 multiset for commutative ops) and control inputs (as a set) are equal. Stateful and random ops
-are never merged; a fetched or target node is never removed (it may absorb an equal one).
+and feed points (Placeholder) are never merged; a fetched or target node is never removed (it may absorb an equal one).
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def cse(graph: Graph, ctx: PassContext) -> PassResult:
     seen: dict[Any, Node] = {}
     for node in graph.topological_order():
         op_def = node.op_def
-        if op_def is None or op_def.has_side_effects or node.num_outputs == 0:
+        if (op_def is None or op_def.has_side_effects or op_def.is_feed
+                or node.num_outputs == 0):
             continue
         key = _key(node, op_def.is_commutative)
         rep = seen.get(key)

@@ -33,18 +33,47 @@ class ResourceHandle:
 
 
 class RefVariable:
-    """A TF1 reference variable (VariableV2): a named cell that Assign replaces."""
+    """A TF1 reference variable (VariableV2): a named cell that Assign replaces.
 
-    __slots__ = ("name", "dtype", "shape", "value")
+    It is the value of a ``Ref(T)`` tensor. Fetching such a tensor reads the current value:
+    ``np.asarray(ref_variable)`` is the value (UninitializedVariableError before assignment).
+    """
 
-    def __init__(self, name: str, dtype: DType, shape):
+    __slots__ = ("name", "dtype", "shape", "value", "_lock")
+
+    def __init__(self, name: str, dtype: DType, shape, lock=None):
         self.name, self.dtype, self.shape, self.value = name, dtype, shape, None
+        self._lock = lock if lock is not None else threading.RLock()
 
     def get(self):
         if self.value is None:
             raise UninitializedVariableError(
                 f"attempting to use uninitialized value {self.name} (VariableV2)")
         return self.value
+
+    @property
+    def is_initialized(self) -> bool:
+        return self.value is not None
+
+    def set(self, value) -> None:
+        """Replaces the value (Assign); the old array is left untouched for earlier readers."""
+        value = np.array(value, copy=True)
+        with self._lock:
+            self.value = value
+
+    def update(self, fn) -> Any:
+        """Replaces the value by fn(value) atomically (AssignAdd, AssignSub)."""
+        with self._lock:
+            self.value = fn(self.get())
+            return self.value
+
+    def __array__(self, dtype=None, copy=None):
+        value = np.asarray(self.get())
+        return value.astype(dtype) if dtype is not None else value
+
+    def __repr__(self) -> str:
+        return (f"RefVariable({self.name!r}, {self.dtype.tf_name}, "
+                f"initialized={self.is_initialized})")
 
 
 class ResourceManager:
@@ -90,12 +119,21 @@ class ResourceManager:
         with self._lock:
             self._values.pop(handle.key, None)
 
+    def exists(self, handle: ResourceHandle) -> bool:
+        return handle.key in self._values
+
     def ref_variable(self, container: str, name: str, dtype: DType, shape) -> RefVariable:
+        """The reference variable (container, name), created on first use; a second VariableV2
+        with the same shared name must declare the same dtype."""
         with self._lock:
             key = (container, name)
             if key not in self._refs:
-                self._refs[key] = RefVariable(name, dtype, shape)
-            return self._refs[key]
+                self._refs[key] = RefVariable(name, dtype, shape, self._lock)
+            found = self._refs[key]
+            if found.dtype != dtype:
+                raise ExecutionError(f"trying to share variable {name!r}, but specified dtype "
+                                     f"{dtype.tf_name} and found dtype {found.dtype.tf_name}")
+            return found
 
     @property
     def lock(self):

@@ -61,7 +61,7 @@ def _as_graph(model: Model, allow_unknown: bool, limits: Limits) -> Graph:
 def _device_name(device: str) -> str:
     spec = device.lower().strip().lstrip("/").replace("device:", "")
     kind, _, index = spec.partition(":")
-    if kind != "cpu" or (index and not index.isdigit()):
+    if kind != "cpu" or (index and not (index.isascii() and index.isdigit())):
         raise GccFlowError(f"unsupported device {device!r}: this runtime runs on 'cpu'")
     return f"/device:CPU:{index or 0}"
 
@@ -195,6 +195,9 @@ def _name_of(fetch):
     without importing the frontend: a tensor has ``value_index``, an operation ``node_def``."""
     if isinstance(fetch, str):
         return fetch
+    element = getattr(fetch, "_as_graph_element", None)  # a Variable fetches its value
+    if callable(element):
+        fetch = element()
     if hasattr(fetch, "value_index") and isinstance(getattr(fetch, "name", None), str):
         return fetch.name
     if hasattr(fetch, "node_def") and isinstance(getattr(fetch, "name", None), str):

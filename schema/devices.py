@@ -40,7 +40,7 @@ class DeviceSpec:
 
 
 def _number(value: str, what: str, spec: str) -> int:
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is True
         raise GraphError(f"malformed device string {spec!r}: {what} {value!r} is not a number")
     return int(value)
 

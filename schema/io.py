@@ -66,6 +66,9 @@ def parse_graph_def(data: bytes, text: bool = False, limits: Limits = DEFAULT_LI
             if "too deep" in str(err):
                 raise DecodeError(f"{source} nests messages deeper than "
                                   f"{limits.max_recursion_depth} levels") from None
+            if _looks_binary(data):
+                raise DecodeError(f"{source} holds binary data, not text; a binary GraphDef "
+                                  f"needs the .pb extension") from None
             raise DecodeError(f"{source} is not a text GraphDef: {err}") from None
         return graph_def
     _refuse_other_formats(data, source)
@@ -81,6 +84,11 @@ def parse_graph_def(data: bytes, text: bool = False, limits: Limits = DEFAULT_LI
         raise DecodeError(f"{source} parsed as protobuf but holds no GraphDef fields: it is "
                           f"another kind of file")
     return graph_def
+
+
+def _looks_binary(data: bytes) -> bool:
+    """Control bytes other than tab/newline/CR in the first 4 KiB: not a text file."""
+    return any(b < 9 or (13 < b < 32 and b != 27) for b in data[:4096])
 
 
 def _refuse_other_formats(data: bytes, source: str) -> None:

@@ -241,7 +241,7 @@ def parse_tensor_name(name: str) -> tuple[str, int]:
     base, sep, port = name.rpartition(":")
     if not sep:
         return name, 0
-    if not port.isdigit() or not base:
+    if not (port.isascii() and port.isdigit()) or not base:  # "²".isdigit() is True
         raise GraphError(f"bad tensor name {name!r}: the port after ':' must be a "
                          f"non-negative integer")
     return base, int(port)

@@ -13,7 +13,7 @@ __all__ = ["Limits", "DEFAULT_LIMITS"]
 
 def _env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
-    return int(raw) if raw and raw.isdigit() else default
+    return int(raw) if raw and raw.isascii() and raw.isdigit() else default
 
 
 @dataclasses.dataclass(frozen=True)

@@ -69,6 +69,7 @@ class OpDef:
     is_commutative: bool = False
     is_side_effecting: bool = False
     is_aggregate: bool = False
+    is_feed: bool = False         # its value is meant to come from a feed (Placeholder)
     doc: str = ""
 
     @property
@@ -89,7 +90,7 @@ _TYPE_GROUPS = {
 
 def op(name: str, inputs=(), outputs=(), attrs=(), shape: Callable | None = None, *,
        stateful=False, random=False, commutative=False, side_effecting=False,
-       aggregate=False, doc="") -> OpDef:
+       aggregate=False, feed=False, doc="") -> OpDef:
     """Declares an op. Declaring the same name twice is a programming error."""
     if name in _REGISTRY:
         raise ValueError(f"op {name} declared twice")
@@ -101,7 +102,7 @@ def op(name: str, inputs=(), outputs=(), attrs=(), shape: Callable | None = None
         attrs=attr_specs,
         shape_fn=shape, is_stateful=stateful or random, is_random=random,
         is_commutative=commutative, is_side_effecting=side_effecting, is_aggregate=aggregate,
-        doc=doc)
+        is_feed=feed, doc=doc)
     _REGISTRY[name] = definition
     return definition
 
@@ -129,8 +130,12 @@ _loaded = False
 def _load_declarations() -> None:
     global _loaded
     if not _loaded:
-        _loaded = True
-        import schema.ops  # noqa: F401  (declares every op)
+        _loaded = True  # set first: declarations call back into the registry while importing
+        try:
+            import schema.ops  # noqa: F401  (declares every op)
+        except BaseException:
+            _loaded = False
+            raise
 
 
 # -- spec parsing -----------------------------------------------------------------------------
@@ -169,20 +174,29 @@ def _parse_attr(spec: str) -> AttrSpec:
     if not m:
         raise ValueError(f"bad attr spec {spec!r}")
     name, type_text, minimum, default_text = m.groups()
-    allowed = None
-    if type_text.startswith("{"):
-        items = [t.strip() for t in type_text.strip("{}").split(",") if t.strip()]
-        if items and items[0].startswith(("'", '"')):
-            attr_type, allowed = "string", frozenset(i.strip("'\"") for i in items)
-        else:
-            attr_type, allowed = "type", _allowed_types(items)
-    elif type_text in _TYPE_GROUPS:
-        attr_type, allowed = "type", _TYPE_GROUPS[type_text]
-    else:
-        attr_type = type_text
+    is_list = type_text.startswith("list(") and type_text.endswith(")")
+    base, allowed = _base_attr_type(type_text[5:-1].strip() if is_list else type_text, spec)
+    attr_type = f"list({base})" if is_list else base
     default = NO_DEFAULT if default_text is None else _parse_default(default_text, attr_type)
+    if allowed is not None and default is not NO_DEFAULT:
+        if any(v not in allowed for v in (default if is_list else [default])):
+            raise ValueError(f"attr spec {spec!r}: the default is not an allowed value")
     return AttrSpec(name=name, type=attr_type, default=default, allowed=allowed,
                     minimum=None if minimum is None else int(minimum))
+
+
+def _base_attr_type(text: str, spec: str) -> tuple[str, Optional[frozenset]]:
+    """'{float, double}' -> ("type", {FLOAT, DOUBLE});  "{'SAME'}" -> ("string", {"SAME"})."""
+    if text.startswith("{"):
+        items = [t.strip() for t in text.strip("{}").split(",") if t.strip()]
+        if items and items[0].startswith(("'", '"')):
+            return "string", frozenset(i.strip("'\"") for i in items)
+        return "type", _allowed_types(items)
+    if text in _TYPE_GROUPS:
+        return "type", _TYPE_GROUPS[text]
+    if text not in _ATTR_CHECKS:
+        raise ValueError(f"attr spec {spec!r}: unknown attr type {text!r}")
+    return text, None
 
 
 def _allowed_types(items: list[str]) -> frozenset:
@@ -201,7 +215,9 @@ def _parse_default(text: str, attr_type: str) -> Any:
     if attr_type == "type":
         return DType.parse(text)
     if attr_type == "bool":
-        return text == "true"
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"cannot parse default {text!r} for attr type bool")
+        return text.lower() == "true"
     if attr_type == "int":
         return int(text)
     if attr_type == "float":

@@ -161,7 +161,7 @@ def graph_from_graph_def(graph_def: graph_pb2.GraphDef, *, allow_unknown: bool =
     for node_def in graph_def.node:
         pending.append((_make_node(graph, node_def, limits), node_def))
     for node, node_def in pending:
-        _link_inputs(graph, node, node_def)
+        _link_inputs(graph, node, node_def, limits)
     order = topological_order(graph)
     for node in order:
         if node.op_def is None:
@@ -232,9 +232,12 @@ def _check_const_dtype(name: str, op: str, attrs: dict) -> None:
                               f"tensor holds {value.dtype}")
 
 
-def _link_inputs(graph: Graph, node: Node, node_def) -> None:
+def _link_inputs(graph: Graph, node: Node, node_def, limits: Limits = DEFAULT_LIMITS) -> None:
     seen_control = False
     for text in node_def.input:
+        if len(text) > limits.max_name_length + 24:  # room for "^" and ":<port>"
+            raise GraphError(f"node {node.name!r} has an input name of {len(text)} characters, "
+                             f"longer than the limit {limits.max_name_length}")
         if text.startswith("^"):
             source = graph.nodes.get(text[1:])
             if source is None:

@@ -142,7 +142,8 @@ def _from_typed(proto, dtype: DType, field: str, shape: tuple, n: int) -> np.nda
         src = np.frombuffer(values, dtype=np.uint8).view(dtype.np)
     elif dtype.is_complex:
         flat = np.asarray(values, dtype=np.float64).reshape(-1, 2)
-        src = (flat[:, 0] + 1j * flat[:, 1]).astype(dtype.np)
+        src = np.empty(len(flat), dtype.np)  # not re + 1j * im: 1j * inf gives a NaN real part
+        src.real, src.imag = flat[:, 0], flat[:, 1]
     elif dtype in (DType.HALF, DType.BFLOAT16):
         src = np.asarray(values, dtype=np.int64).astype(np.uint16).view(dtype.np)
     else:

@@ -102,6 +102,10 @@ def _load_kernels() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
-        from runtime.kernels import (  # noqa: F401
-            array, control, elementwise, nn, reduction, state,
-        )
+        try:
+            from runtime.kernels import (  # noqa: F401
+                array, control, elementwise, nn, reduction, state,
+            )
+        except BaseException:
+            _loaded = False
+            raise

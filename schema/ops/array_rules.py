@@ -17,7 +17,8 @@ from typing import Optional, Sequence
 
 __all__ = ["RuleError", "reshape_dims", "normalize_perm", "check_axis", "split_sizes",
            "even_split", "slice_bounds", "check_paddings", "broadcast_to_dims",
-           "squeeze_axes", "range_size", "tile_dims", "fmt_shape"]
+           "squeeze_axes", "range_size", "tile_dims", "fmt_shape", "concat_dims", "pack_dims",
+           "unpack_dims", "gather_dims", "gather_nd_dims", "one_hot_dims", "expand_dims_axis"]
 
 Dim = Optional[int]
 
@@ -234,139 +235,115 @@ def range_size(start, limit, delta, is_integer: bool) -> int:
     return int(math.ceil(float(ratio)))
 
 
-# -- StridedSlice ---------------------------------------------------------------------------------
 
-_NEW_AXIS, _SHRINK = -1, -2
+def concat_dims(shapes: Sequence[Sequence[Dim]], axis: int) -> list[Dim]:
+    """ConcatV2: equal ranks, equal dims off the axis; the axis dims add up."""
+    rank = len(shapes[0])
+    if rank == 0:
+        raise RuleError("ConcatOp : Can't concatenate scalars (use tf.stack instead)")
+    axis = check_axis(axis, rank, "ConcatOp : concatenation axis")
+    out: list[Dim] = list(shapes[0])
+    for k, shape in enumerate(shapes[1:], 1):
+        if len(shape) != rank:
+            raise RuleError(f"ConcatOp : Ranks of all input tensors should match: shape[0] = "
+                            f"{fmt_shape(shapes[0])} vs. shape[{k}] = {fmt_shape(shape)}")
+        for d in range(rank):
+            if d == axis:
+                out[d] = None if out[d] is None or shape[d] is None else out[d] + shape[d]
+            elif out[d] is not None and shape[d] is not None and out[d] != shape[d]:
+                raise RuleError(f"ConcatOp : Dimension {d} in both shapes must be equal: "
+                                f"shape[0] = {fmt_shape(shapes[0])} vs. shape[{k}] = "
+                                f"{fmt_shape(shape)}")
+            elif out[d] is None:
+                out[d] = shape[d]
+    return out
 
 
-class SliceSpec:
-    """A StridedSlice resolved against the input shape (TensorFlow's "dense spec").
+def pack_dims(shapes: Sequence[Sequence[Dim]], axis: int) -> list[Dim]:
+    """Pack: all inputs of one shape; a new dim of size len(shapes) at ``axis``."""
+    rank = len(shapes[0])
+    if not -(rank + 1) <= axis < rank + 1:
+        raise RuleError(f"axis = {axis} not in [{-(rank + 1)}, {rank + 1})")
+    axis = axis + rank + 1 if axis < 0 else axis
+    merged: list[Dim] = list(shapes[0])
+    for k, shape in enumerate(shapes[1:], 1):
+        clash = len(shape) != rank or any(a is not None and b is not None and a != b
+                                          for a, b in zip(merged, shape))
+        if clash:
+            raise RuleError(f"Shapes of all inputs must match: values[0].shape = "
+                            f"{fmt_shape(shapes[0])} != values[{k}].shape = {fmt_shape(shape)}")
+        merged = [b if a is None else a for a, b in zip(merged, shape)]
+    return merged[:axis] + [len(shapes)] + merged[axis:]
 
-    begin/end/strides have one entry per input dim, canonical (clamped, non-negative except an
-    end of -1 for a reversed slice that runs through index 0); None where unknown at build time.
-    ``sizes`` is the shape before new axes are added and shrunk axes removed; ``final_shape``
-    the op's output shape.
+
+def unpack_dims(shape: Sequence[Dim], num: int, axis: int) -> tuple[int, list[Dim]]:
+    """Unpack: (the axis made non-negative, the shape of each of the ``num`` outputs)."""
+    rank = len(shape)
+    if not -rank <= axis < rank:
+        raise RuleError(f"axis = {axis} not in [{-rank}, {rank})")
+    axis = axis + rank if axis < 0 else axis
+    if shape[axis] is not None and shape[axis] != num:
+        raise RuleError(f"Input shape axis {axis} must equal {num}, got shape "
+                        f"{fmt_shape(shape)}")
+    return axis, list(shape[:axis]) + list(shape[axis + 1:])
+
+
+def expand_dims_axis(axis: int, rank: int) -> int:
+    if not -rank - 1 <= axis <= rank:
+        raise RuleError(f"Tried to expand dim index {axis} for tensor with {rank} dimensions.")
+    return axis + rank + 1 if axis < 0 else axis
+
+
+def gather_dims(params: Sequence[Dim], indices: Sequence[Dim], axis: int,
+                batch_dims: int) -> tuple[int, int, list[Dim]]:
+    """GatherV2: (axis, batch_dims, output shape) with batch_dims and axis made non-negative.
+
+    params [2,3,4], indices [5], axis 1 -> [2,5,4]; batch_dims b: the first b dims of params
+    and indices are paired, output params[:axis] + indices[b:] + params[axis+1:].
     """
-
-    def __init__(self, begin, end, strides, sizes, final_shape):
-        self.begin, self.end, self.strides = begin, end, strides
-        self.sizes: list[Dim] = sizes
-        self.final_shape: list[Dim] = final_shape
-
-    def as_slices(self) -> tuple:
-        """numpy slices reproducing the dense spec: x[spec.as_slices()] has shape ``sizes``."""
-        out = []
-        for b, e, s, n in zip(self.begin, self.end, self.strides, self.sizes):
-            out.append(slice(0, 0) if n == 0 else slice(b, None if e < 0 else e, s))
-        return tuple(out)
-
-
-def strided_slice(shape: Sequence[Dim], begin: Optional[Sequence[int]],
-                  end: Optional[Sequence[int]], strides: Sequence[int], begin_mask: int = 0,
-                  end_mask: int = 0, ellipsis_mask: int = 0, new_axis_mask: int = 0,
-                  shrink_axis_mask: int = 0) -> SliceSpec:
-    """StridedSlice's semantics: ``x[1:, ::-1, 2]`` on [4,5,6] is begin [1,0,2], end [0,0,3],
-    strides [1,-1,1], begin_mask 0b011, end_mask 0b011, shrink_axis_mask 0b100 -> [3, 5].
-
-    ``begin``/``end`` None: values unknown (build time); ``shape`` dims may be None.
-    """
-    n = len(strides)
-    if (begin is not None and len(begin) != n) or (end is not None and len(end) != n):
-        raise RuleError(f"Expected begin, end, and strides to be 1D equal size tensors, but got "
-                        f"shapes [{len(begin) if begin is not None else '?'}], "
-                        f"[{len(end) if end is not None else '?'}], and [{n}] instead.")
-    if ellipsis_mask & (ellipsis_mask - 1):
-        raise RuleError("Multiple ellipses in slice spec not allowed")
-    dense = _dense_spec(len(shape), n, begin, end, strides, begin_mask, end_mask,
-                        ellipsis_mask, new_axis_mask, shrink_axis_mask)
-    d_begin, d_end, d_strides, d_bmask, d_emask, d_shrink, gather = dense
-    sizes: list[Dim] = []
-    for i, dim in enumerate(shape):
-        stride = d_strides[i]
-        if stride == 0:
-            raise RuleError(f"strides[{i}] must be non-zero")
-        shrink = bool(d_shrink >> i & 1)
-        if dim is None:
-            sizes.append(1 if shrink else None)
-            continue
-        if shrink and stride <= 0:
-            raise RuleError("only stride 1 allowed on non-range indexing.")
-        masks = (d_bmask >> i & 1, d_emask >> i & 1)
-        interval = None
-        if begin is not None and end is not None:
-            d_begin[i], d_end[i] = _canonical_range(d_begin[i], d_end[i], stride, dim, masks,
-                                                    shrink, i)
-            interval = d_end[i] - d_begin[i]
-        elif shrink:
-            interval = 1
-        elif masks == (1, 1):
-            interval = -dim if stride < 0 else dim
-        sizes.append(None if interval is None else _interval_size(interval, stride))
-    final = [1 if g == _NEW_AXIS else sizes[g] for g in gather if g != _SHRINK]
-    return SliceSpec(d_begin, d_end, d_strides, sizes, final)
+    p_rank, i_rank = len(params), len(indices)
+    if not -p_rank <= axis < p_rank:
+        raise RuleError(f"Expected axis in the range [{-p_rank}, {p_rank}), but got {axis}")
+    axis = axis + p_rank if axis < 0 else axis
+    if batch_dims:
+        if not -i_rank <= batch_dims <= i_rank:
+            raise RuleError(f"Expected batch_dims in the range [{-i_rank}, {i_rank}], but got "
+                            f"{batch_dims}")
+        batch_dims = batch_dims + i_rank if batch_dims < 0 else batch_dims
+        if batch_dims >= p_rank:
+            raise RuleError(f"batch_dims ({batch_dims}) must be less than rank(params) "
+                            f"({p_rank}).")
+        if axis < batch_dims:
+            raise RuleError(f"batch_dims ({batch_dims}) must be less than or equal to axis "
+                            f"({axis}).")
+        for i in range(batch_dims):
+            if params[i] is not None and indices[i] is not None and params[i] != indices[i]:
+                raise RuleError(f"params.shape[{i}]: {params[i]} should be equal to "
+                                f"indices.shape[{i}]: {indices[i]}")
+    out = list(params[:axis]) + list(indices[batch_dims:]) + list(params[axis + 1:])
+    return axis, batch_dims, out
 
 
-def _dense_spec(rank, n, begin, end, strides, begin_mask, end_mask, ellipsis_mask,
-                new_axis_mask, shrink_axis_mask):
-    """Expands the ellipsis (an implicit one at the end) to one entry per input dim."""
-    seen, new_after = False, 0
-    for i in range(n):
-        if seen and new_axis_mask >> i & 1:
-            new_after += 1
-        if ellipsis_mask >> i & 1:
-            seen = True
-    if not seen:
-        ellipsis_mask |= 1 << n
-        n += 1
-    d_begin, d_end, d_strides = [0] * rank, [0] * rank, [1] * rank
-    d_bmask = d_emask = d_shrink = 0
-    gather: list[int] = []
-    full = 0
-    for i in range(n):
-        bit = 1 << i
-        if ellipsis_mask & bit:
-            stop = min(rank - (n - i) + 1 + new_after, rank)
-            while full < stop:
-                d_bmask, d_emask = d_bmask | 1 << full, d_emask | 1 << full
-                gather.append(full)
-                full += 1
-        elif new_axis_mask & bit:
-            gather.append(_NEW_AXIS)
-        else:
-            if full == rank:
-                raise RuleError(f"Index out of range using input dim {full}; input has only "
-                                f"{rank} dims")
-            d_begin[full] = begin[i] if begin is not None else None
-            d_end[full] = end[i] if end is not None else None
-            d_strides[full] = strides[i]
-            d_bmask |= (1 << full) if begin_mask & bit else 0
-            d_emask |= (1 << full) if end_mask & bit else 0
-            if shrink_axis_mask & bit:
-                gather.append(_SHRINK)
-                d_shrink |= 1 << full
-            else:
-                gather.append(full)
-            full += 1
-    return d_begin, d_end, d_strides, d_bmask, d_emask, d_shrink, gather
+def gather_nd_dims(params: Sequence[Dim], indices: Sequence[Dim]) -> Optional[list[Dim]]:
+    """GatherNd: indices [..., d] pick slices params[d:]; None when d is unknown."""
+    if len(indices) < 1:
+        raise RuleError("indices must be at least a vector")
+    depth = indices[-1]
+    if depth is None:
+        return None
+    if depth > len(params):
+        raise RuleError(f"index innermost dimension length must be <= params rank; saw: "
+                        f"{depth} vs. {len(params)}")
+    return list(indices[:-1]) + list(params[depth:])
 
 
-def _canonical_range(b: int, e: int, stride: int, dim: int, masks, shrink: bool, i: int):
-    if shrink:  # x[-1]: begin -1 -> dim-1, end recomputed as begin + 1
-        b = b + dim if b < 0 else b
-        if not 0 <= b < dim:
-            raise RuleError(f"slice index {b} of dimension {i} out of bounds.")
-        return b, b + 1
-    lo, hi = (0, dim) if stride > 0 else (-1, dim - 1)
-
-    def canonical(x: int, c: int) -> int:
-        if masks[c]:
-            return (lo, hi)[c] if stride > 0 else (hi, lo)[c]
-        x = x + dim if x < 0 else x
-        return min(max(x, lo), hi)
-    return canonical(b, 0), canonical(e, 1)
-
-
-def _interval_size(interval: int, stride: int) -> int:
-    if interval == 0 or (interval < 0) != (stride < 0):
-        return 0
-    return -(-abs(interval) // abs(stride))
+def one_hot_dims(indices: Sequence[Dim], depth: Dim, axis: int) -> list[Dim]:
+    """OneHot: a new dim of size ``depth`` at ``axis`` (-1: last)."""
+    rank = len(indices)
+    if not -1 <= axis <= rank:
+        raise RuleError(f"Expected axis to be -1 or between [0, {rank + 1}).  But received: "
+                        f"{axis}")
+    if depth is not None and depth < 0:
+        raise RuleError(f"depth must be non-negative, got: {depth}")
+    axis = rank if axis == -1 else axis
+    return list(indices[:axis]) + [depth] + list(indices[axis:])

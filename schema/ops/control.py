@@ -25,9 +25,10 @@ def _identity_n_shape(ctx):
 op("Const", outputs=["output: dtype"], attrs=["value: tensor", "dtype: type"],
    shape=_const_shape)
 op("Placeholder", outputs=["output: dtype"], attrs=["dtype: type", "shape: shape = unknown"],
-   shape=_placeholder_shape)
+   shape=_placeholder_shape, feed=True)
 op("PlaceholderWithDefault", inputs=["input: dtype"], outputs=["output: dtype"],
-   attrs=["dtype: type", "shape: shape"], shape=_common.placeholder_with_default_shape)
+   attrs=["dtype: type", "shape: shape"], shape=_common.placeholder_with_default_shape,
+   feed=True)
 op("Identity", inputs=["input: T"], outputs=["output: T"], attrs=["T: type"],
    shape=same_as_input(0))
 op("IdentityN", inputs=["input: T"], outputs=["output: T"], attrs=["T: list(type) >= 1"],

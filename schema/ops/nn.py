@@ -158,7 +158,8 @@ def _batch_norm_shape(ctx):
         channels = _merge_dim(ctx, channels, shape[0] if shape else None,
                               f"{name} length and the channel dimension of x {_shown(x)}")
     extra = [None] if len(ctx.node.out_types) == 6 else []
-    return [x] + [(channels,)] * 4 + extra
+    y = None if x is None else tuple(channels if i == axis else d for i, d in enumerate(x))
+    return [y] + [(channels,)] * 4 + extra
 
 
 _BN_ATTRS = ["epsilon: float = 0.0001", "exponential_avg_factor: float = 1.0",

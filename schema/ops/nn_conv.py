@@ -1,7 +1,7 @@
 """Convolution and pooling ops, and the window geometry their shape functions and kernels share.
 
     Conv2D(f32[2,16,16,3], f32[3,3,3,8]) strides=[1,2,2,1] padding=SAME -> f32[2,8,8,8]
-    window_output(16, 3, stride=2, dilation=1, padding="SAME") -> (8, 0, 1)   # out, pad before/after
+    window_output(16, 3, stride=2, dilation=1, padding="SAME") -> (8, 0, 1)  # size, pads
 
 Attrs follow TensorFlow: ``strides``, ``dilations`` and ``ksize`` have 4 entries laid out like the
 data (NHWC or NCHW); ``explicit_paddings`` has 8 (a before/after pair per dimension). Output sizes
@@ -79,6 +79,10 @@ def window_spec(attr: Callable, fail: Fail, op_name: str, pooling: bool = False)
     ksize = _four(attr("ksize"), "ksize", op_name, fmt, layout, fail) if pooling else None
     padding = _text(attr("padding"))
     explicit = _explicit_paddings(attr("explicit_paddings", []), padding, layout, fail)
+    if ksize is not None and any(p >= k for pair, k in zip(explicit, ksize) for p in pair):
+        # A window made only of padding would have no element to pool.
+        raise fail(f"explicit paddings {list(explicit)} must be smaller than the window "
+                   f"{list(ksize)} in each spatial dimension")
     return WindowSpec(layout, strides, dilations, padding, explicit, ksize)
 
 
@@ -121,7 +125,8 @@ def window_output(in_size: int, k: int, stride: int, dilation: int, padding: str
                   explicit: tuple = (0, 0), fail: Optional[Fail] = None) -> tuple:
     """(output size, padding before, padding after) of one windowed dimension, as TensorFlow.
 
-    window_output(16, 3, 2, 1, "SAME") -> (8, 0, 1);  window_output(7, 3, 1, 2, "VALID") -> (3, 0, 0)
+    window_output(16, 3, 2, 1, "SAME") -> (8, 0, 1)
+    window_output(7, 3, 1, 2, "VALID") -> (3, 0, 0)
     """
     effective = (k - 1) * dilation + 1
     if padding == "SAME":
@@ -193,6 +198,7 @@ def _depthwise_shape(ctx):
     if depth is not None and f[2] is not None and depth != f[2]:
         raise ctx.fail(f"input depth ({depth}) must equal the filter's input depth ({f[2]}): "
                        f"filter is [height, width, in_channels, multiplier]")
+    depth = f[2] if depth is None else depth
     out_c = depth * f[3] if depth is not None and f[3] is not None else None
     h, w = _out_hw(ctx, spec, x, (f[0], f[1]))
     return [spec.layout.build(x[spec.layout.batch], h, w, out_c)]

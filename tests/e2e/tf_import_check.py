@@ -9,10 +9,12 @@ Run by the tests in a subprocess, with a Python that has TensorFlow:
 [1, 11, "repeated", "NodeDef"], ...}, ...}, "enums": {"DataType": {"DT_FLOAT": 1, ...}}}, which
 tests/schema/test_protos.py compares with gcc-flow's generated modules.
 
-``run`` imports every ``<name>.pb`` of CASES_DIR with ``tf.compat.v1.import_graph_def``, feeds
-the arrays that ``<name>.json`` names ({"feeds": {"x:0": "feed_0"}, "fetches": {"y:0":
-"fetch_0"}} with keys of ``<name>.npz``) and saves TensorFlow's fetched values under the same
-fetch keys in ``<name>.tf.npz``. The comparison happens on the test's side.
+``run`` imports every ``<name>.pb`` of CASES_DIR with ``tf.compat.v1.import_graph_def``, runs
+the ops ``<name>.json`` lists as "targets" (variable initializers), feeds the arrays it names
+({"feeds": {"x:0": "feed_0"}, "fetches": {"y:0": "fetch_0"}, "targets": ["init"]}, keys of
+``<name>.npz``) and saves TensorFlow's fetched values under the same fetch keys in
+``<name>.tf.npz`` (or the reason TensorFlow refused the case in ``<name>.tf.error``). The
+comparison happens on the test's side.
 
 The host side (the test process, without TensorFlow) only uses ``find_tf_python`` and
 ``describe_messages``; this module imports TensorFlow inside ``main`` only.
@@ -119,10 +121,23 @@ def _run_case(tf, np, folder: Path, name: str) -> None:
         tf.compat.v1.import_graph_def(graph_def, name="")
     fetches = list(spec["fetches"])
     with tf.compat.v1.Session(graph=graph) as sess:
+        if spec.get("targets"):
+            sess.run(spec["targets"])
         feed = {t: data[k] for t, k in spec["feeds"].items()}
         values = sess.run(fetches, feed_dict=feed)
     np.savez(folder / f"{name}.tf.npz",
              **{spec["fetches"][t]: np.asarray(v) for t, v in zip(fetches, values)})
+
+
+def _run_all(folder: Path) -> None:
+    """Runs every case; a case TensorFlow rejects leaves ``<name>.tf.error`` with the reason."""
+    import numpy as np
+    import tensorflow as tf
+    for pb in sorted(folder.glob("*.pb")):
+        try:
+            _run_case(tf, np, folder, pb.stem)
+        except Exception as err:  # noqa: BLE001  (reported to the test, case by case)
+            (folder / f"{pb.stem}.tf.error").write_text(f"{type(err).__name__}: {err}")
 
 
 def main(argv: list[str]) -> int:
@@ -132,11 +147,7 @@ def main(argv: list[str]) -> int:
         print(json.dumps(_tf_descriptors()))
         return 0
     if argv[:1] == ["run"] and len(argv) == 2:
-        import numpy as np
-        import tensorflow as tf
-        folder = Path(argv[1])
-        for pb in sorted(folder.glob("*.pb")):
-            _run_case(tf, np, folder, pb.stem)
+        _run_all(Path(argv[1]))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -30,7 +30,8 @@ def parse(text: str) -> graph_pb2.GraphDef:
 
 
 def placeholder(name: str, dtype: str = "DT_FLOAT") -> str:
-    return f'node {{ name: "{name}" op: "Placeholder" attr {{ key: "dtype" value {{ type: {dtype} }} }} }}'
+    attr = f'attr {{ key: "dtype" value {{ type: {dtype} }} }}'
+    return f'node {{ name: "{name}" op: "Placeholder" {attr} }}'
 
 
 def same_value(a, b) -> bool:
@@ -150,7 +151,8 @@ def test_unknown_op_is_refused_unless_allowed():
 @pytest.mark.parametrize("body, error, pattern", [
     # Const without its dtype attr
     ('node { name: "k" op: "Const" attr { key: "value" value { tensor { dtype: DT_FLOAT '
-     'tensor_shape {} float_val: 1 } } } }', ValidationError, r"'k'.*missing required attr 'dtype'"),
+     'tensor_shape {} float_val: 1 } } } }', ValidationError,
+     r"'k'.*missing required attr 'dtype'"),
     # Cast's DstT given as an int
     (f'{placeholder("x")} node {{ name: "c" op: "Cast" input: "x" attr {{ key: "SrcT" value '
      f'{{ type: DT_FLOAT }} }} attr {{ key: "DstT" value {{ i: 3 }} }} }}', ValidationError,
@@ -158,7 +160,7 @@ def test_unknown_op_is_refused_unless_allowed():
     # Neg with two inputs
     (f'{placeholder("x")} node {{ name: "n" op: "Neg" input: "x" input: "x" {T_F32} }}',
      ValidationError, r"'n'.*2 data inputs but its op takes 1"),
-    # Relu-like arity zero: AddV2 with no inputs
+    # AddV2 with no inputs
     (f'node {{ name: "a" op: "AddV2" {T_F32} }}', ValidationError, r"'a'.*0 data inputs"),
     # float into an int32 input
     (f'{placeholder("x")} {placeholder("i", "DT_INT32")} node {{ name: "s" op: "AddV2" '
