@@ -17,6 +17,8 @@ from gcc_flow.framework import (
 from gcc_flow import io, nn  # noqa: F401  (gf.io.*, gf.nn.*)
 from gcc_flow.array_ops import *  # noqa: F401,F403
 from gcc_flow.array_ops import __all__ as _array_all
+from gcc_flow.linalg_ops import *  # noqa: F401,F403
+from gcc_flow.linalg_ops import __all__ as _linalg_all
 from gcc_flow.math_ops import *  # noqa: F401,F403
 from gcc_flow.math_ops import __all__ as _math_all
 from gcc_flow.reduction_ops import *  # noqa: F401,F403
@@ -44,4 +46,4 @@ __all__ = [
     "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16",
     "uint32", "uint64", "bool", "string", "complex64", "complex128", "resource",
     "Session", "io", "nn",
-] + list(_math_all) + list(_array_all) + list(_reduction_all) + list(_variables_all)
+] + list(_math_all) + list(_linalg_all) + list(_array_all) + list(_reduction_all) + list(_variables_all)

@@ -140,8 +140,8 @@ class _Folder:
             with np.errstate(all="ignore"):
                 outputs = _as_outputs(fn(*args), node.num_outputs)
             values = {i: _checked_value(node, i, outputs[i], args) for i in used}
-        except LimitExceeded as err:
-            return self.too_large(owner, f"result ({err})")
+        except LimitExceeded:  # the kernel's byte budget (limits) refused before allocating
+            return self.too_large(owner, "result")
         except Exception as err:  # noqa: BLE001  (any kernel failure: the runtime decides)
             return self.skip("skipped_error", owner,
                              f"evaluation failed: {type(err).__name__}: {str(err)[:200]}")

@@ -111,6 +111,17 @@ def test_rank_needs_only_the_rank():
     assert result.stats == {"materialized_shape": 1}
 
 
+def test_shape_not_representable_in_out_type_is_left_to_the_runtime():
+    g = gf.Graph()
+    with g.as_default():
+        x = gf.placeholder(gf.int8, [2**31], name="x")
+        gf.identity(apply_op("Shape", [x], name="s32"), name="y32")
+        gf.identity(apply_op("Shape", [x], {"out_type": gf.int64}, name="s64"), name="y64")
+    ir, result, _ = fold(g.as_graph_def(), ["y32:0", "y64:0"], check=False)  # 2 GiB feeds
+    assert ops(ir)["s32"] == "Shape" and value(ir, "s64").tolist() == [2**31]
+    assert result.stats == {"materialized_shape": 1}
+
+
 # -- partial folds ----------------------------------------------------------------------------
 
 def test_add_n_sums_its_constants_into_one():
