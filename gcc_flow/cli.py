@@ -1,7 +1,9 @@
-"""The ``gcc-flow`` command line: look inside a model, run it on .npy feeds.
+"""The ``gcc-flow`` command line: look inside a model, run it on .npy feeds, optimize it.
 
     gcc-flow inspect model.pb [--json] [--graph]
     gcc-flow run model.pb --feed x=x.npy --fetch y:0 [--target init] [-o out.npz [--force]]
+    gcc-flow optimize model.pb -o small.pb [--passes a,b] [--fetch y:0] [--report r.json]
+                      [--check N]
 
 Exit codes: 0 success; 2 invalid input (a bad file, graph, feed or command line: every
 ``GccFlowError``); 1 an internal error (a bug). Errors are one line on stderr,
@@ -113,6 +115,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-o", "--output", metavar="OUT.npz", help="save the fetched tensors")
     run.add_argument("--force", action="store_true", help="overwrite an existing --output")
     run.set_defaults(handler=cmd_run)
+
+    opt = subs.add_parser("optimize", parents=[common], help="optimize a model with the passes")
+    opt.add_argument("-o", "--output", required=True, metavar="OUT.pb",
+                     help="the optimized GraphDef (.pb binary or .pbtxt text)")
+    opt.add_argument("--passes", metavar="A,B,C",
+                     help="comma-separated pipeline (default: passes.DEFAULT_PIPELINE)")
+    opt.add_argument("--fetch", action="append", default=[], metavar="NAME",
+                     help="a tensor that must survive (default: every sink); repeatable")
+    opt.add_argument("--target", action="append", default=[], metavar="NAME",
+                     help="a node that must survive and still run; repeatable")
+    opt.add_argument("--report", metavar="FILE.json", help="write the pass report as JSON")
+    opt.add_argument("--check", type=int, default=0, metavar="N",
+                     help="compare input and output on N random feeds; exit 1 on a mismatch")
+    opt.add_argument("--max-folded-bytes", type=int, metavar="BYTES",
+                     help="largest constant that folding may create (default 10 MiB)")
+    opt.add_argument("--force", action="store_true", help="overwrite an existing output")
+    opt.set_defaults(handler=cmd_optimize)
     return parser
 
 
@@ -319,6 +338,62 @@ def _check_output(args: argparse.Namespace) -> Path:
         raise UsageError(f"output {out} is a directory")
     if not out.parent.is_dir():
         raise UsageError(f"output folder {out.parent} does not exist")
+    if (out.exists() or out.is_symlink()) and not args.force:
+        raise UsageError(f"output {out} already exists; pass --force to overwrite it")
+    return out
+
+
+# -- optimize ------------------------------------------------------------------------------------
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    import passes
+    from passes.check import check_equivalent
+    from schema.io import write_graph_def
+
+    out = _check_written_file(args, args.output, (".pb",) + TEXT_SUFFIXES)
+    report_path = _check_written_file(args, args.report, (".json",)) if args.report else None
+    pipeline = [p.strip() for p in args.passes.split(",") if p.strip()] if args.passes else None
+    for name in pipeline or ():
+        passes.get_pass(name)  # unknown pass names are invalid input, before any work
+    if args.check < 0:
+        raise UsageError("--check needs a non-negative number of trials")
+    graph_def = read_graph_def(args.model)
+    options = {"targets": list(args.target)}
+    if args.max_folded_bytes is not None:
+        options["max_folded_bytes"] = args.max_folded_bytes
+    optimized, report = passes.optimize(graph_def, fetches=args.fetch or None,
+                                        pipeline=pipeline, **options)
+    print(report.table())
+    write_graph_def(optimized, out)
+    if report_path is not None:
+        atomic_write(report_path, report.to_json().encode("utf-8"))
+    print(f"wrote {out} ({len(optimized.node)} nodes)")
+    if args.check:
+        fetches = args.fetch or _sink_tensors(graph_from_graph_def(graph_def))
+        result = check_equivalent(graph_def, optimized, fetches, trials=args.check)
+        if not result.ok:
+            name, problem = result.first_mismatch
+            print(f"{PROG}: check failed: {name} differs between input and output: {problem}",
+                  file=sys.stderr)
+            return 1
+        print(f"check: {result.compared} tensors equal on {args.check} random feeds")
+    return 0
+
+
+def _sink_tensors(graph) -> list[str]:
+    return [r.name for node in graph if not node.users and node.op not in NOT_OUTPUTS
+            for r in node.outputs]
+
+
+def _check_written_file(args: argparse.Namespace, name: str, suffixes: tuple) -> Path:
+    """Refuses an output that is the model, has a wrong extension, or exists without --force."""
+    out = Path(name)
+    if _same_file(out, Path(args.model)):
+        raise UsageError(f"refusing to overwrite the input {args.model} with the output {out}")
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(f"output {out} must end in one of {', '.join(suffixes)}")
+    if out.is_dir() or not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: not a file in an existing folder")
     if (out.exists() or out.is_symlink()) and not args.force:
         raise UsageError(f"output {out} already exists; pass --force to overwrite it")
     return out

@@ -180,7 +180,7 @@ class _Folder:
         sources = [r.node for r in node.inputs]
         self.graph.remove_node(node)
         if node.num_outputs == 1:
-            _rename(self.graph, consts[0], node.name)
+            self.graph.rename(consts[0], node.name)
         self.drop_dead_consts(sources)
 
     def fold_group(self, node: Node, refs: list[TensorRef], suffix: str,
@@ -386,10 +386,3 @@ def _const_runs(refs: list[TensorRef]) -> list[tuple[int, int]]:
             runs.append((start, i))
         start = None
     return runs
-
-
-def _rename(graph: Graph, node: Node, name: str) -> None:
-    """Gives ``node`` the (now free) ``name``; the IR keys nodes by name in ``graph.nodes``."""
-    del graph.nodes[node.name]
-    node.name = name
-    graph.nodes[name] = node

@@ -1,7 +1,7 @@
 """simplify_arithmetic: algebraic peephole rewrites, as rules for the driver in passes/rewrite.py.
 
     Mul(x, 1) -> x;  Neg(Neg(x)) -> x;  Pow(x, 2) -> Square(x);  (x*2)*3 -> x*6
-    Transpose(Transpose(x, [1, 0]), [1, 0]) -> x;  Cast(Cast(x: i8 -> i32) -> f32) -> Cast(i8 -> f32)
+    Transpose(Transpose(x, [1, 0]), [1, 0]) -> x;  Cast(Cast(x: i8 -> i32) -> f32) -> Cast(i8->f32)
 
 Grappler's arithmetic optimizer is the semantic reference. Every rule keeps the output's dtype and
 static shape: a constant operand must broadcast into x's shape (``Mul(x, ones[3])`` with x of shape
@@ -160,8 +160,8 @@ def _negate_comparison(graph: Graph, m: Match) -> TensorRef:
 # -- casts -------------------------------------------------------------------------------------
 
 _SIGNIFICAND = {DType.HALF: 11, DType.BFLOAT16: 8, DType.FLOAT: 24, DType.DOUBLE: 53}
-_WIDER_FLOAT = {DType.HALF: {DType.FLOAT, DType.DOUBLE}, DType.BFLOAT16: {DType.FLOAT, DType.DOUBLE},
-                DType.FLOAT: {DType.DOUBLE}}
+_WIDER_FLOAT = {DType.HALF: {DType.FLOAT, DType.DOUBLE},
+                DType.BFLOAT16: {DType.FLOAT, DType.DOUBLE}, DType.FLOAT: {DType.DOUBLE}}
 _COMPONENT = {DType.COMPLEX64: DType.FLOAT, DType.COMPLEX128: DType.DOUBLE}
 _NUMERIC = frozenset(_SIGNIFICAND) | {DType.INT8, DType.INT16, DType.INT32, DType.INT64,
                                       DType.UINT8, DType.UINT16, DType.UINT32, DType.UINT64,

@@ -133,6 +133,14 @@ class Graph:
                 self._name_counts.setdefault(candidate, 0)
                 return candidate
 
+    def rename(self, node: Node, name: str) -> None:
+        """Gives ``node`` the free ``name`` (a pass keeping a replaced node's name)."""
+        if name in self.nodes and self.nodes[name] is not node:
+            raise GraphError(f"cannot rename {node.name!r} to {name!r}: the name is taken")
+        del self.nodes[node.name]
+        node.name = name
+        self.nodes[name] = node
+
     # -- use-def edits -------------------------------------------------------------------
     def _link(self, node: Node, ref: TensorRef) -> None:
         node.inputs.append(ref)

@@ -3,5 +3,6 @@ from __future__ import annotations
 
 
 def placeholder_with_default_shape(ctx):
-    declared = ctx.attr("shape")
-    return [declared if declared is not None else ctx.shape(0)]
+    """The declared shape, as TensorFlow: the default value's shape is only one possibility,
+    since a feed may replace it (an unknown-rank declaration gives an unknown shape)."""
+    return [ctx.attr("shape")]

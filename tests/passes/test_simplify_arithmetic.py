@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import gcc_flow as gf
 import passes
@@ -164,7 +165,8 @@ NEGATIVE = [
      (2, 3)),
     ("float x - x is NaN for inf", lambda x: apply_op("Sub", [x, x]), gf.float32, (2, 3)),
     ("float x * 0 is NaN for inf", _op("Mul", 0.0), gf.float32, (2, 3)),
-    ("unsigned 0 - x has no Neg", lambda x: apply_op("Sub", [_const(0, gf.uint8), x]), gf.uint8, (2, 3)),
+    ("unsigned 0 - x has no Neg", lambda x: apply_op("Sub", [_const(0, gf.uint8), x]),
+     gf.uint8, (2, 3)),
     ("not(x < y) differs for NaN", lambda x: gf.logical_not(gf.less(x, 1.0)), gf.float32, (2, 3)),
     ("int32 -> float32 loses values", lambda x: gf.cast(gf.cast(x, gf.float32), gf.int32),
      gf.int32, (2, 3)),
@@ -269,3 +271,52 @@ def test_pipeline_reaches_a_fixed_point():
 ])
 def test_holds_exactly(src, dst, exact):
     assert holds_exactly(DType.parse(src), DType.parse(dst)) is exact
+
+
+def test_fetched_node_replaced_by_a_new_node_takes_its_name():
+    g = gf.Graph()
+    with g.as_default():
+        x = gf.placeholder(gf.float32, (2, 3), name="x")
+        apply_op("Mul", [x, x], name="m")
+    graph, stats = _simplify(g, fetches=("m:0",))
+    assert stats == {"mul_self": 1}
+    assert _ops(graph) == ["Placeholder", "Square"] and graph.node("m").op == "Square"
+
+
+# Steps that each trigger a rule on a float32 [2, 3] tensor (hypothesis chains them).
+_STEPS = [
+    lambda x: apply_op("AddV2", [x, 0.0]), lambda x: apply_op("Sub", [x, 0.0]),
+    lambda x: apply_op("Mul", [1.0, x]), lambda x: apply_op("RealDiv", [x, 1.0]),
+    lambda x: apply_op("Pow", [x, 1.0]), lambda x: gf.negative(gf.negative(x)),
+    lambda x: apply_op("Sub", [0.0, x]), lambda x: apply_op("Mul", [x, x]),
+    lambda x: apply_op("Mul", [apply_op("Mul", [x, 2.0]), 0.5]),
+    lambda x: apply_op("AddV2", [apply_op("Add", [x, 1.0]), -1.5]),
+    lambda x: apply_op("Pow", [x, 2.0]), lambda x: apply_op("RealDiv", [x, 4.0]),
+    lambda x: gf.cast(gf.cast(x, gf.float64), gf.float32),
+    lambda x: apply_op("Transpose", [apply_op("Transpose", [x, [1, 0]]), [1, 0]]),
+    lambda x: apply_op("Reshape", [apply_op("Reshape", [x, [3, 2]]), [2, 3]]),
+    lambda x: apply_op("Squeeze", [apply_op("ExpandDims", [x, 0])], {"squeeze_dims": [0]}),
+    lambda x: apply_op("Tile", [x, [1, 1]]), lambda x: apply_op("Slice", [x, [0, 0], [-1, -1]]),
+    lambda x: apply_op("Pad", [x, [[0, 0], [0, 0]]]),
+    lambda x: apply_op("SelectV2", [True, x, apply_op("Neg", [x])]),
+    lambda x: apply_op("AddV2", [x, gf.negative(apply_op("Sin", [x]))]),
+    lambda x: gf.negative(apply_op("Sub", [x, apply_op("Cos", [x])])),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_STEPS) - 1), st.booleans()), min_size=1,
+                max_size=6))
+def test_random_chains_of_rewrites(chain):
+    g = gf.Graph()
+    fetches = []
+    with g.as_default():
+        value = gf.placeholder(gf.float32, (2, 3), name="x")
+        for i, (step, fetched) in enumerate(chain):
+            value = apply_op("Identity", [_STEPS[step](value)], name=f"s{i}") \
+                if fetched else _STEPS[step](value)
+            fetches += [f"s{i}:0"] if fetched else []
+        apply_op("Identity", [value], name="y")
+    nodes_before = len(g.as_graph_def().node)
+    graph, stats = _simplify(g, fetches=tuple(fetches) + ("y:0",))
+    assert stats and len(graph) <= nodes_before
