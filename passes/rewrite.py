@@ -83,7 +83,8 @@ class P:
             return _bind(bound, self.name, ref)
         if ref.index != 0:
             return None
-        if self.kind == "const" and not _const_matches(ref.node, self.value):
+        if self.kind == "const" and not (ref.node.op in self.ops
+                                         and _const_matches(ref.node, self.value)):
             return None
         inner = {**bound, _INNER: bound[_INNER] + (ref.node,)}
         if self.kind == "const":
@@ -250,7 +251,7 @@ def _rewrite(graph: Graph, ctx: PassContext, rule: Rule, match: Match,
              maybe_dead: list[Node]) -> bool:
     node = match.root
     new = rule.replace(graph, match)
-    if new is None or new == node.output(0):
+    if new is None or new == node.output(0) or _opaque(new):
         _discard(graph, match.created)
         return False
     problem = _mismatch(node.output(0), new)
@@ -261,6 +262,13 @@ def _rewrite(graph: Graph, ctx: PassContext, rule: Rule, match: Match,
     maybe_dead.extend(ref.node for ref in node.inputs)
     _substitute(graph, match, new, ctx.is_preserved(node))
     return True
+
+
+def _opaque(ref: TensorRef) -> bool:
+    """A reference (users would read the variable later, not this value) or an unknown op's
+    output (dtype unknown): never forwarded, and not worth a note."""
+    dtype = ref.dtype
+    return dtype.is_ref or dtype == DType.INVALID
 
 
 def _mismatch(old: TensorRef, new: TensorRef) -> str:

@@ -298,7 +298,7 @@ def _select_branch(graph: Graph, m: Match) -> Optional[TensorRef]:
     if cond.size == 0 or not (cond.all() or not cond.any()):
         return None
     chosen, other = ("t", "e") if cond.all() else ("e", "t")
-    if m.root.op == "Select":  # t and e have the output's shape; cond is t's shape or a prefix
+    if m.root.op == "Select":  # t and e have the output's shape (cond: scalar, same, or dim 0)
         return m[chosen]
     fits = broadcasts_into(m["cond"].shape, m[chosen].shape) and \
         broadcasts_into(m[other].shape, m[chosen].shape)

@@ -103,9 +103,10 @@ def _load_kernels() -> None:
     if not _loaded:
         _loaded = True
         try:
-            from runtime.kernels import (  # noqa: F401
-                array, control, elementwise, nn, reduction, state,
-            )
+            import importlib
+            import pkgutil
+            for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+                importlib.import_module(f"{__name__}.{info.name}")
         except BaseException:
             _loaded = False
             raise

@@ -3,6 +3,7 @@ hit counts and the sweep cap."""
 from __future__ import annotations
 
 import numpy as np
+from google.protobuf import text_format
 from hypothesis import given, strategies as st
 
 import gcc_flow as gf
@@ -10,6 +11,7 @@ from gcc_flow.framework import apply_op
 from passes.base import PassContext
 from passes.check import check_equivalent
 from passes.rewrite import P, Rule, apply_rules, broadcasts_into
+from schema import graph_pb2
 from schema.serde import graph_from_graph_def, graph_to_graph_def
 from schema.validate import validate
 
@@ -238,3 +240,23 @@ _dims = st.lists(st.integers(0, 3), max_size=4).map(tuple)
 def test_broadcasts_into_is_never_wrong(small, big):
     if broadcasts_into(small, big):
         assert np.broadcast_shapes(small, big) == big
+
+
+def test_reference_and_unknown_op_outputs_are_never_forwarded():
+    def build():
+        var = apply_op("VariableV2", [], {"dtype": gf.float32, "shape": (2, 3)}, name="var")
+        apply_op("Identity", [apply_op("Mul", [var, 1.0], name="snapshot")], name="y")
+    _, graph = _ir(build)
+    stats, ctx = _run(graph, [MUL_ONE])
+    assert stats == {} and "snapshot" in graph and ctx.notes == []
+    text = """
+    node { name: "u" op: "MysteryOp" }
+    node { name: "one" op: "Const" attr { key: "dtype" value { type: DT_FLOAT } }
+           attr { key: "value" value { tensor { dtype: DT_FLOAT tensor_shape {} float_val: 1 } } } }
+    node { name: "m" op: "Mul" input: "u" input: "one" attr { key: "T" value { type: DT_FLOAT } } }
+    node { name: "y" op: "Identity" input: "m" attr { key: "T" value { type: DT_FLOAT } } }
+    """
+    graph = graph_from_graph_def(text_format.Parse(text, graph_pb2.GraphDef()),
+                                 allow_unknown=True)
+    ctx = PassContext(fetches=["y:0"])
+    assert apply_rules(graph, ctx, [MUL_ONE]) == {} and "m" in graph and ctx.notes == []

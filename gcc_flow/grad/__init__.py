@@ -1,0 +1,1 @@
+"""Gradient functions, one module per op family; importing this package registers them all."""
