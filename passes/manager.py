@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 
 from passes.base import PassContext, PassError, get_pass
 from schema.errors import GccFlowError
+from schema.gc_pause import gc_paused
 from schema.ir import Graph
 from schema.serde import graph_from_graph_def, graph_to_graph_def
 from schema.validate import validate
@@ -164,8 +165,9 @@ def optimize_graph(graph: Graph, fetches: Optional[Sequence[str]] = None,
     max_iterations = int(options.pop("max_iterations", DEFAULT_MAX_ITERATIONS))
     validate_after = options.pop("validate", None)
     ctx.options.update(options)
-    return run_pipeline(graph, ctx, tuple(pipeline or DEFAULT_PIPELINE), max_iterations,
-                        validate_after)
+    with gc_paused():
+        return run_pipeline(graph, ctx, tuple(pipeline or DEFAULT_PIPELINE), max_iterations,
+                            validate_after)
 
 
 def optimize(graph_def, fetches: Optional[Sequence[str]] = None,

@@ -16,6 +16,7 @@ import numpy as np
 from schema import attr_value_pb2, graph_pb2, node_def_pb2
 from schema.devices import parse_device
 from schema.dtypes import DType
+from schema.gc_pause import gc_paused
 from schema.errors import GccFlowError, GraphError, TensorError, ValidationError
 from schema.ir import NAME_RE, Graph, Node, TensorRef, parse_tensor_name
 from schema.limits import DEFAULT_LIMITS, Limits
@@ -150,6 +151,12 @@ def _encode_message(kind: str, value: Any):
 
 def graph_from_graph_def(graph_def: graph_pb2.GraphDef, *, allow_unknown: bool = False,
                          limits: Limits = DEFAULT_LIMITS, validate: bool = True) -> Graph:
+    with gc_paused():
+        return _graph_from_graph_def(graph_def, allow_unknown, limits, validate)
+
+
+def _graph_from_graph_def(graph_def, allow_unknown: bool, limits: Limits,
+                          validate: bool) -> Graph:
     graph = Graph()
     graph.producer = graph_def.versions.producer
     graph.min_consumer = graph_def.versions.min_consumer
