@@ -2,7 +2,6 @@
 allocating it: LimitExceeded, quickly, with almost no memory used."""
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import numpy as np
@@ -37,14 +36,12 @@ def _assert_refused_cheaply(op_type: str, inputs: list, attrs: dict | None = Non
     g, fetch, feeds = _build(op_type, inputs, attrs)
     sess = runtime.load(g.as_graph_def())
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(LimitExceeded, match="max_tensor_bytes"):
             sess.run(fetch, feeds)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0
     assert peak < 10 << 20  # nothing sized by the requested output was allocated
 
 
@@ -76,10 +73,14 @@ def test_constant_huge_fill_builds_with_a_static_shape_and_is_refused_at_run_tim
         y = gf.fill([BIG, BIG], 1.0)
     assert y.shape == (BIG, BIG)
     sess = runtime.load(g.as_graph_def())
-    start = time.perf_counter()
-    with pytest.raises(LimitExceeded):
-        sess.run(y.name)
-    assert time.perf_counter() - start < 1.0
+    tracemalloc.start()
+    try:
+        with pytest.raises(LimitExceeded):
+            sess.run(y.name)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20
 
 
 def test_the_limit_is_the_sessions_setting():

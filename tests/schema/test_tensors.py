@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import time
 import tracemalloc
 
 import hypothesis.extra.numpy as hnp
@@ -240,14 +239,12 @@ def test_huge_splat_is_refused_without_allocating(shape):
     bad = proto(DType.FLOAT, shape, float_val=[1.0])
     assert bad.ByteSize() < 40
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(LimitExceeded, match="max_tensor_bytes"):
             to_numpy(bad)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0
     assert peak < 1 << 20
 
 
