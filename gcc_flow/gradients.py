@@ -1,4 +1,296 @@
-"""(Being written.)"""
+"""Symbolic reverse-mode differentiation in the graph, as TensorFlow 1.x's ``tf.gradients``.
+
+    x = gf.placeholder(gf.float32, [None, 3]);  w = gf.Variable(np.ones((3, 2), np.float32))
+    loss = gf.reduce_sum(gf.nn.relu(gf.matmul(x, w)))
+    dw, = gf.gradients(loss, [w])
+      -> gradients/Shape, gradients/grad_ys_0 (Fill: ones like loss),
+         gradients/Sum_grad/..., gradients/Relu_grad/ReluGrad, gradients/MatMul_grad/MatMul_1
+
+The gradient registry (API shared by every module of ``gcc_flow/grad/``)
+-----------------------------------------------------------------------
+* ``@register_gradient("Relu")`` registers ``fn(op, *grads)``. ``op`` is the forward
+  ``gf.Operation``; ``grads`` holds one entry per OUTPUT of ``op``: a Tensor (already summed
+  when several consumers contributed), or None for an output that got no gradient (call
+  ``fill_zeros(op, grads)`` for zeros instead). It returns one entry per INPUT of ``op`` (the
+  flat ``op.inputs``, N * T lists flattened): a Tensor of the input's shape and dtype, or None
+  where the input is not differentiable. A list or tuple; a bare Tensor for one-input ops.
+
+      @register_gradient("Relu")
+      def _relu_grad(op, grad):
+          return apply_op("ReluGrad", [grad, op.outputs[0]])
+
+* ``register_no_gradient("Shape")``: the op is differentiable nowhere; every input gets None
+  and nothing is propagated past it (TensorFlow's ``ops.NotDifferentiable``).
+* ``get_gradient_function(op_type)``: the registered function, None for a no-gradient op,
+  LookupError for an op type nobody registered (``gf.gradients`` raises it, naming the node,
+  only when such an op lies on a path from ``xs`` to ``ys``).
+* ``gradient_registry()`` / ``no_gradient_ops()``: copies of both tables (for tests).
+
+Gradient functions run inside ``gradients/<op name>_grad/`` name scopes, in the forward op's
+graph. Gradients flow only through floating and complex tensors: integer, bool and string
+edges carry none. A Variable (or a resource handle) stands for every ReadVariableOp of it
+that lies between ``xs`` and ``ys``; the result is the sum over those reads.
+"""
 from __future__ import annotations
 
-__all__: list[str] = []
+import contextlib
+from collections import deque
+from typing import Callable, Optional, Sequence
+
+from gcc_flow.framework import Graph, Operation, Tensor, apply_op, convert_to_tensor
+from schema.dtypes import DType
+from schema.errors import GraphError
+
+__all__ = ["gradients", "register_gradient", "register_no_gradient", "get_gradient_function",
+           "gradient_registry", "no_gradient_ops", "fill_zeros", "RegisterGradient",
+           "NotDifferentiable", "NoGradient"]
+
+GradientFunction = Callable[..., object]
+_GRADIENTS: dict[str, Optional[GradientFunction]] = {}
+
+
+def register_gradient(op_type: str):
+    """Decorator: ``@register_gradient("Tanh") def _tanh_grad(op, grad): ...``."""
+    if not isinstance(op_type, str) or not op_type:
+        raise TypeError("register_gradient needs an op type name")
+
+    def decorate(fn: GradientFunction) -> GradientFunction:
+        if op_type in _GRADIENTS:
+            raise KeyError(f"a gradient for op type {op_type!r} is already registered")
+        _GRADIENTS[op_type] = fn
+        return fn
+    return decorate
+
+
+def register_no_gradient(op_type: str) -> None:
+    """Declares ``op_type`` not differentiable: its inputs get no gradient through it."""
+    if op_type in _GRADIENTS:
+        raise KeyError(f"a gradient for op type {op_type!r} is already registered")
+    _GRADIENTS[op_type] = None
+
+
+RegisterGradient = register_gradient      # TensorFlow's spellings
+NotDifferentiable = NoGradient = register_no_gradient
+
+
+def _load_gradient_modules() -> None:
+    import gcc_flow.grad  # noqa: F401  (registers every family's gradients)
+
+
+def get_gradient_function(op_type: str) -> Optional[GradientFunction]:
+    """The function registered for ``op_type``; None when it is declared not differentiable."""
+    _load_gradient_modules()
+    if op_type not in _GRADIENTS:
+        raise LookupError(f"no gradient defined for op type {op_type!r}")
+    return _GRADIENTS[op_type]
+
+
+def gradient_registry() -> dict[str, GradientFunction]:
+    """Op type -> gradient function, for every differentiable op type."""
+    _load_gradient_modules()
+    return {k: v for k, v in _GRADIENTS.items() if v is not None}
+
+
+def no_gradient_ops() -> frozenset:
+    _load_gradient_modules()
+    return frozenset(k for k, v in _GRADIENTS.items() if v is None)
+
+
+def fill_zeros(op: Operation, grads: Sequence) -> list:
+    """``grads`` with each None replaced by ZerosLike of the matching output of ``op``."""
+    return [apply_op("ZerosLike", [out]) if g is None else g
+            for out, g in zip(op.outputs, grads)]
+
+
+def _differentiable(dtype: DType) -> bool:
+    base = dtype.base
+    return base.is_floating or base.is_complex
+
+
+# -- the backward walk -------------------------------------------------------------------------
+
+class _Walk:
+    """The ops between ``xs`` and ``ys``, and how many gradient edges each op still awaits.
+
+    between: ops reachable forward from ``xs`` along differentiable edges AND backward from
+    ``ys``; pending[op]: number of (consumer, input) edges from op into ``between``.
+    """
+
+    def __init__(self, ys: list[Tensor], xs: list[Tensor]):
+        reached = self._forward({x.op._node for x in xs})
+        self.between = self._backward({y.op._node for y in ys}, reached)
+        self.pending: dict = {n: 0 for n in self.between}
+        for node in self.between:
+            for ref in node.inputs:
+                if ref.node in self.between and _differentiable(ref.dtype):
+                    self.pending[ref.node] += 1
+
+    @staticmethod
+    def _forward(start: set) -> set:
+        seen, stack = set(start), list(start)
+        while stack:
+            node = stack.pop()
+            for user in node.users:
+                if user not in seen and any(r.node is node and _differentiable(r.dtype)
+                                            for r in user.inputs):
+                    seen.add(user)
+                    stack.append(user)
+        return seen
+
+    @staticmethod
+    def _backward(start: set, reached: set) -> set:
+        between = {n for n in start if n in reached}
+        stack = list(between)
+        while stack:
+            node = stack.pop()
+            for ref in node.inputs:
+                if ref.node in reached and ref.node not in between and _differentiable(ref.dtype):
+                    between.add(ref.node)
+                    stack.append(ref.node)
+        return between
+
+
+class _Accumulator:
+    """Gradient contributions per tensor; summed with AddN the first time they are read."""
+
+    def __init__(self):
+        self.parts: dict = {}
+
+    def add(self, tensor: Tensor, grad: Optional[Tensor]) -> None:
+        if grad is not None:
+            self.parts.setdefault(tensor._ref, []).append(grad)
+
+    def has_any(self, op: Operation) -> bool:
+        return any(self.parts.get(ref) for ref in op._node.outputs)
+
+    def total(self, tensor: Tensor) -> Optional[Tensor]:
+        parts = self.parts.get(tensor._ref)
+        if not parts:
+            return None
+        if len(parts) > 1:
+            parts[:] = [apply_op("AddN", [list(parts)])]
+        return parts[0]
+
+
+def _expand_variables(xs: list, ys: list[Tensor]) -> list[list[Tensor]]:
+    """Each x as the tensors it stands for: a Variable or handle -> its reads below ``ys``."""
+    out = []
+    for x in xs:
+        handle = getattr(x, "handle", None) if not isinstance(x, Tensor) else None
+        if handle is None and isinstance(x, Tensor) and x.dtype == DType.RESOURCE:
+            handle = x
+        if handle is not None:
+            out.append(_reads_of(handle, ys))
+        elif hasattr(x, "_ref_tensor"):
+            out.append([x._ref_tensor()])
+        else:
+            out.append([convert_to_tensor(x)])
+    return out
+
+
+def _reads_of(handle: Tensor, ys: list[Tensor]) -> list[Tensor]:
+    graph = handle.graph
+    above = _Walk._backward({y.op._node for y in ys}, set(graph._ir.nodes.values()))
+    reads = [u for u, _ in graph._ir.consumers(handle._ref)
+             if u.op == "ReadVariableOp" and u in above]
+    return [graph._op(u).outputs[0] for u in reads]
+
+
+def _initial_grads(ys: list[Tensor], grad_ys, acc: _Accumulator) -> None:
+    grad_ys = [None] * len(ys) if grad_ys is None else list(grad_ys)
+    if len(grad_ys) != len(ys):
+        raise ValueError(f"gradients: {len(ys)} ys but {len(grad_ys)} grad_ys")
+    for i, (y, g) in enumerate(zip(ys, grad_ys)):
+        if not _differentiable(y.dtype):
+            continue
+        if g is None:
+            shape = apply_op("Shape", [y])
+            g = apply_op("Fill", [shape, convert_to_tensor(1, y.dtype.base)],
+                         name=f"grad_ys_{i}")
+        else:
+            g = convert_to_tensor(g, y.dtype.base)
+        acc.add(y, g)
+
+
+def _op_input_grads(op: Operation, acc: _Accumulator, colocate: bool) -> list:
+    """Calls the op's gradient function; one entry per input (None where none flows)."""
+    try:
+        fn = get_gradient_function(op.type)
+    except LookupError:
+        raise LookupError(f"no gradient defined for operation {op.name!r} "
+                          f"(op type: {op.type})") from None
+    if fn is None:
+        return [None] * len(op.inputs)
+    graph = op.graph
+    device = graph.device(op.device) if colocate else contextlib.nullcontext()
+    out_grads = [acc.total(t) for t in op.outputs]
+    with graph.name_scope(op.name + "_grad"), device:
+        result = fn(op, *out_grads)
+    result = list(result) if isinstance(result, (list, tuple)) else [result]
+    if len(result) != len(op.inputs):
+        raise ValueError(f"gradient function for {op.name!r} ({op.type}) returned "
+                         f"{len(result)} gradients for {len(op.inputs)} inputs")
+    return result
+
+
+def _backprop(walk: _Walk, graph: Graph, acc: _Accumulator, stop_ops: set,
+              colocate: bool) -> None:
+    ready = deque(n for n in walk.between if walk.pending[n] == 0)
+    while ready:
+        node = ready.popleft()
+        op = graph._op(node)
+        feeds_between = any(r.node in walk.between and _differentiable(r.dtype)
+                            for r in node.inputs)
+        if feeds_between and node not in stop_ops and acc.has_any(op):
+            for t_in, g in zip(op.inputs, _op_input_grads(op, acc, colocate)):
+                if t_in.op._node in walk.between and _differentiable(t_in.dtype):
+                    acc.add(t_in, g)
+        for ref in node.inputs:
+            if ref.node in walk.between and _differentiable(ref.dtype):
+                walk.pending[ref.node] -= 1
+                if walk.pending[ref.node] == 0:
+                    ready.append(ref.node)
+    stuck = sorted(n.name for n, count in walk.pending.items() if count > 0)
+    if stuck:
+        raise GraphError(f"gradients: the ops between xs and ys form a cycle (a v1 while loop?) "
+                         f"through {stuck[:5]}; differentiate functional control flow instead")
+
+
+def gradients(ys, xs, grad_ys=None, name: str = "gradients",
+              colocate_gradients_with_ops: bool = False, gate_gradients: bool = False,
+              aggregation_method=None, stop_gradients=None,
+              unconnected_gradients: str = "none") -> list:
+    """d(sum of ys)/dx for each x in ``xs``: a list with a Tensor, or None where x is not
+    connected to ``ys`` (zeros with ``unconnected_gradients="zero"``).
+
+    ``grad_ys`` weights each y (default: ones of y's shape); ``stop_gradients`` tensors are
+    treated as constants. ``gate_gradients`` and ``aggregation_method`` are accepted for
+    TensorFlow compatibility and change nothing.
+    """
+    single_x = not isinstance(xs, (list, tuple))
+    ys = [convert_to_tensor(y) for y in (ys if isinstance(ys, (list, tuple)) else [ys])]
+    xs = list(xs) if not single_x else [xs]
+    if unconnected_gradients not in ("none", "zero"):
+        raise ValueError(f"unconnected_gradients must be 'none' or 'zero', "
+                         f"got {unconnected_gradients!r}")
+    if not ys:
+        raise ValueError("gradients: ys is empty")
+    graph = ys[0].graph
+    with graph.as_default(), graph.name_scope(name):
+        groups = _expand_variables(xs, ys)
+        acc = _Accumulator()
+        _initial_grads(ys, grad_ys if grad_ys is None or isinstance(grad_ys, (list, tuple))
+                       else [grad_ys], acc)
+        walk = _Walk(ys, [t for group in groups for t in group])
+        stops = {convert_to_tensor(s).op._node for s in (stop_gradients or [])}
+        _backprop(walk, graph, acc, stops, colocate_gradients_with_ops)
+        return [_result(x, group, acc, unconnected_gradients) for x, group in zip(xs, groups)]
+
+
+def _result(x, group: list[Tensor], acc: _Accumulator, unconnected: str) -> Optional[Tensor]:
+    totals = [g for g in (acc.total(t) for t in group) if g is not None]
+    if not totals:
+        if unconnected == "zero" and group:
+            return apply_op("ZerosLike", [group[0]])
+        return None
+    return totals[0] if len(totals) == 1 else apply_op("AddN", [totals])

@@ -16,6 +16,7 @@ reports float32_ref for reference variables).
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import numpy as np
@@ -24,13 +25,14 @@ from gcc_flow.constant_op import _default_dtype, constant
 from gcc_flow.framework import (
     Graph, Operation, Tensor, apply_op, convert_to_tensor, get_default_graph,
 )
+from gcc_flow.initializers import Initializer, glorot_uniform_initializer, zeros_initializer
 from schema.dtypes import DType
 from schema.errors import ValidationError
 from schema.ops.state import shapes_compatible
 
 __all__ = ["Variable", "GraphKeys", "global_variables_initializer", "variables_initializer",
            "global_variables", "trainable_variables", "assign", "assign_add", "assign_sub",
-           "is_variable_initialized"]
+           "is_variable_initialized", "get_variable", "AUTO_REUSE"]
 
 
 class GraphKeys:
@@ -48,12 +50,16 @@ class _InitialValue:
     """A Variable's initial value before its nodes exist: a Tensor, or a numpy value whose Const
     is created later under the variable's own name (so it can be "w/Initializer/...")."""
 
-    def __init__(self, value, dtype: Optional[DType]):
+    def __init__(self, value, dtype: Optional[DType], shape=None):
         dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
-        if callable(value) and not isinstance(value, Tensor):
-            value = value()
         self.tensor: Optional[Tensor] = None
         self.array: Optional[np.ndarray] = None
+        self.initializer: Optional[Initializer] = None
+        if isinstance(value, Initializer):
+            self._from_initializer(value, dtype, shape)
+            return
+        if callable(value) and not isinstance(value, Tensor):
+            value = value()
         if isinstance(value, Tensor) or hasattr(value, "_as_tensor"):
             self.tensor = convert_to_tensor(value, dtype)
             self.dtype, self.shape = self.tensor.dtype.base, self.tensor.shape
@@ -67,7 +73,20 @@ class _InitialValue:
                                   f"{value!r:.60}")
         self.array, self.dtype, self.shape = arr, dtype, tuple(arr.shape)
 
+    def _from_initializer(self, initializer: Initializer, dtype: Optional[DType], shape):
+        shape = _shape_tuple(shape)
+        if shape is None or any(d is None for d in shape):
+            raise ValueError(f"a variable made by an initializer needs a fully defined shape, "
+                             f"got {shape}")
+        self.initializer, self.shape = initializer, shape
+        self.dtype = dtype or initializer.dtype or DType.FLOAT
+
     def as_tensor(self, name: str) -> Tensor:
+        """The initial value's tensor; an initializer builds its ops under "Initializer/"."""
+        if self.tensor is None and self.initializer is not None:
+            with get_default_graph().name_scope("Initializer"):
+                self.tensor = convert_to_tensor(self.initializer(self.shape, self.dtype),
+                                                self.dtype)
         if self.tensor is None:
             self.tensor = constant(self.array, dtype=self.dtype, name=name)
         return self.tensor
@@ -105,7 +124,7 @@ class Variable:
         self._graph: Graph = graph if isinstance(graph, Graph) else get_default_graph()
         self._trainable = bool(trainable)
         with self._graph.as_default(), self._graph.control_dependencies(None):
-            initial = _InitialValue(initial_value, dtype)
+            initial = _InitialValue(initial_value, dtype, shape)
             self._dtype = initial.dtype
             self._build(initial, name or "Variable",
                         _declared_shape(initial, shape, validate_shape), validate_shape)
@@ -334,3 +353,60 @@ assign_sub = _ref_update("AssignSub", "assign_sub")
 
 def is_variable_initialized(variable: Variable) -> Tensor:
     return variable.is_initialized()
+
+
+AUTO_REUSE = "auto_reuse"
+
+
+def _find_variable(graph: Graph, name: str) -> Optional[Variable]:
+    for key in list(graph.collections):
+        for v in graph.collections[key]:
+            if isinstance(v, Variable) and v.op.name == name:
+                return v
+    return None
+
+
+def _default_initializer(name: str, dtype: DType):
+    """TF1's defaults: Glorot uniform for floats, zeros for integers and bools."""
+    if dtype.is_floating:
+        return glorot_uniform_initializer()
+    if dtype.is_integer or dtype == DType.BOOL:
+        return zeros_initializer()
+    raise ValueError(f"An initializer for variable {name} of {dtype.tf_name} is required")
+
+
+def get_variable(name: str, shape=None, dtype=None, initializer=None, trainable: bool = True,
+                 collections=None, use_resource: Optional[bool] = None, reuse=None) -> Variable:
+    """``tf.compat.v1.get_variable`` without variable scopes: the name is absolute (name scopes
+    do not apply, as in TensorFlow), the default initializer is Glorot uniform for floats.
+
+        w = gf.get_variable("w", [784, 10])                   -> w/Initializer/random_uniform
+        b = gf.get_variable("b", initializer=np.zeros(10, np.float32))     (shape from the value)
+        gf.get_variable("w", reuse=True)                      -> the same Variable
+    An existing name without ``reuse`` (True or gf.AUTO_REUSE) is a ValueError, as in TensorFlow.
+    """
+    graph = get_default_graph()
+    found = _find_variable(graph, name)
+    if found is not None:
+        if not reuse:
+            raise ValueError(f"Variable {name} already exists, disallowed. Did you mean to set "
+                             f"reuse=True or reuse=gf.AUTO_REUSE?")
+        if shape is not None and not shapes_compatible(_shape_tuple(shape), found.shape):
+            raise ValueError(f"Trying to share variable {name}, but specified shape "
+                             f"{list(shape)} and found shape {list(found.shape)}.")
+        return found
+    if reuse is True:
+        raise ValueError(f"Variable {name} does not exist, or was not created with "
+                         f"gf.get_variable(). Did you mean to set reuse=gf.AUTO_REUSE?")
+    dtype = DType.parse(dtype) if isinstance(dtype, str) else dtype
+    if initializer is None:
+        initializer = _default_initializer(name, dtype or DType.FLOAT)
+    if isinstance(initializer, Initializer):
+        dtype = dtype or initializer.dtype or DType.FLOAT
+    elif callable(initializer):  # TF1 calls a plain callable with (shape, dtype=...)
+        initializer = functools.partial(initializer, list(shape or ()), dtype=dtype or DType.FLOAT)
+    elif shape is not None:
+        raise ValueError("If initializer is a constant, do not specify shape.")
+    with graph.name_scope(None):
+        return Variable(initializer, trainable=trainable, name=name, dtype=dtype, shape=shape,
+                        collections=collections, use_resource=use_resource)

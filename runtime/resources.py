@@ -1,4 +1,5 @@
-"""Mutable state a Session keeps across run() calls: resource and reference variables.
+"""Mutable state a Session keeps across run() calls: resource and reference variables, and
+other resources (queues) stored by key with ``get_or_create``.
 
     handle = ResourceHandle("", "w")          # what VarHandleOp outputs
     resources.assign(handle, np.ones(3))      # AssignVariableOp
@@ -82,6 +83,7 @@ class ResourceManager:
     def __init__(self):
         self._values: dict[tuple[str, str], Any] = {}
         self._refs: dict[tuple[str, str], RefVariable] = {}
+        self._objects: dict[Any, Any] = {}
         self._lock = threading.RLock()
 
     def is_initialized(self, handle: ResourceHandle) -> bool:
@@ -134,6 +136,16 @@ class ResourceManager:
                 raise ExecutionError(f"trying to share variable {name!r}, but specified dtype "
                                      f"{dtype.tf_name} and found dtype {found.dtype.tf_name}")
             return found
+
+    def get_or_create(self, key, factory):
+        """The object stored under ``key`` (any hashable), made by ``factory()`` on first use.
+
+        get_or_create(("queue", "", "q"), make_queue) -> the same queue on every later call
+        """
+        with self._lock:
+            if key not in self._objects:
+                self._objects[key] = factory()
+            return self._objects[key]
 
     @property
     def lock(self):

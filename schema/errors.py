@@ -8,7 +8,7 @@ from __future__ import annotations
 __all__ = [
     "GccFlowError", "DecodeError", "GraphError", "ValidationError", "TensorError",
     "LimitExceeded", "UnknownOpError", "FeedError", "FetchError", "ExecutionError",
-    "UninitializedVariableError",
+    "UninitializedVariableError", "OutOfRangeError",
 ]
 
 
@@ -54,3 +54,7 @@ class ExecutionError(GccFlowError):
 
 class UninitializedVariableError(ExecutionError):
     """A variable was read before it was assigned."""
+
+
+class OutOfRangeError(ExecutionError):
+    """An input is exhausted: a dequeue from a closed queue with too few elements left."""

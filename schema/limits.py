@@ -26,6 +26,9 @@ class Limits:
     max_recursion_depth: int = 100
     # Largest node name accepted (TensorFlow names are short; 1 MB names are an attack).
     max_name_length: int = 4096
+    # Most iterations one while-loop frame may run in one Session.run (v1 control flow: each
+    # NextIteration transfer counts); exceeding it is an ExecutionError naming the loop.
+    max_loop_iterations: int = _env_int("GCC_FLOW_MAX_LOOP_ITERATIONS", 1_000_000)
 
 
 DEFAULT_LIMITS = Limits()

@@ -70,6 +70,7 @@ class OpDef:
     is_side_effecting: bool = False
     is_aggregate: bool = False
     is_feed: bool = False         # its value is meant to come from a feed (Placeholder)
+    is_control_flow: bool = False  # v1 control flow: Switch, Merge, Enter, Exit, NextIteration...
     doc: str = ""
 
     @property
@@ -90,7 +91,7 @@ _TYPE_GROUPS = {
 
 def op(name: str, inputs=(), outputs=(), attrs=(), shape: Callable | None = None, *,
        stateful=False, random=False, commutative=False, side_effecting=False,
-       aggregate=False, feed=False, doc="") -> OpDef:
+       aggregate=False, feed=False, control_flow=False, doc="") -> OpDef:
     """Declares an op. Declaring the same name twice is a programming error."""
     if name in _REGISTRY:
         raise ValueError(f"op {name} declared twice")
@@ -102,7 +103,7 @@ def op(name: str, inputs=(), outputs=(), attrs=(), shape: Callable | None = None
         attrs=attr_specs,
         shape_fn=shape, is_stateful=stateful or random, is_random=random,
         is_commutative=commutative, is_side_effecting=side_effecting, is_aggregate=aggregate,
-        is_feed=feed, doc=doc)
+        is_feed=feed, is_control_flow=control_flow, doc=doc)
     _REGISTRY[name] = definition
     return definition
 

@@ -1,0 +1,140 @@
+"""Kernels of the math ops gradients are built from (declared in schema/ops/math_grad.py).
+
+    BroadcastGradientArgs([2, 1, 3], [1, 3]) -> ([1], [0, 1])
+    TanhGrad(y=[0.5], dy=[2]) -> [1.5];  UnsortedSegmentSum([1, 2, 3], [0, 0, 2], 3) -> [3, 0, 3]
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from runtime.kernels import KernelContext, kernel
+from schema.tensors import check_byte_budget
+
+
+def _ints(values) -> list[int]:
+    return [int(v) for v in np.asarray(values).reshape(-1)]
+
+
+def broadcast_gradient_args(s0: list[int], s1: list[int]) -> tuple[list[int], list[int]]:
+    """TensorFlow's BCast reduction indices: for unequal shapes, every (right-aligned) axis
+    where an input has size 1 or no dimension at all; nothing for equal shapes.
+
+    ([2, 3, 4], [3, 1]) -> ([], [0, 2]);  ([5, 1], [1, 1]) -> ([1], [0, 1])
+    """
+    if s0 == s1:
+        return [], []
+    rank = max(len(s0), len(s1))
+    a = [1] * (rank - len(s0)) + s0
+    b = [1] * (rank - len(s1)) + s1
+    for x, y in zip(a, b):
+        if x != y and x != 1 and y != 1:
+            raise ValueError(f"Incompatible shapes: {s0} vs. {s1}")
+    return [i for i in range(rank) if a[i] == 1], [i for i in range(rank) if b[i] == 1]
+
+
+@kernel("BroadcastGradientArgs")
+def broadcast_gradient_args_kernel(ctx: KernelContext):
+    dtype = ctx.out_np(0)
+
+    def run(s0, s1):
+        if np.ndim(s0) != 1 or np.ndim(s1) != 1:
+            raise ctx.fail(f"inputs must be vectors, got shapes {list(np.shape(s0))} and "
+                           f"{list(np.shape(s1))}")
+        try:
+            r0, r1 = broadcast_gradient_args(_ints(s0), _ints(s1))
+        except ValueError as err:
+            raise ctx.fail(str(err)) from None
+        return np.array(r0, dtype), np.array(r1, dtype)
+    return run
+
+
+def _conj(y):
+    return np.conj(y) if np.iscomplexobj(y) else y
+
+
+# z = dy * f'(x), written with y = f(x) (conjugated for complex types, as TensorFlow).
+_Y_GRADS = {
+    "SigmoidGrad": lambda y, dy: dy * (y * (1 - y)),
+    "TanhGrad": lambda y, dy: dy * (1 - y * y),
+    "RsqrtGrad": lambda y, dy: dy * (y * y * y) * y.dtype.type(-0.5),
+    "SqrtGrad": lambda y, dy: dy * y.dtype.type(0.5) / y,
+    "ReciprocalGrad": lambda y, dy: -dy * (y * y),
+    "InvGrad": lambda y, dy: -dy * (y * y),
+}
+
+
+def _y_grad(ctx: KernelContext):
+    fn = _Y_GRADS[ctx.node.op]
+    out = ctx.out_np(0)
+    return lambda y, dy: np.asarray(fn(_conj(np.asarray(y)), np.asarray(dy))).astype(out,
+                                                                                    copy=False)
+
+
+for _op in _Y_GRADS:
+    kernel(_op)(_y_grad)
+
+
+@kernel("UnsortedSegmentSum")
+def unsorted_segment_sum(ctx: KernelContext):
+    """Rows with a negative id are dropped (as TensorFlow); an id >= num_segments is an error."""
+    out_type = ctx.out_np(0)
+
+    def run(data, ids, num_segments):
+        if np.size(num_segments) != 1:
+            raise ctx.fail("num_segments should be a scalar")
+        num = int(np.asarray(num_segments).reshape(-1)[0])
+        ids = np.asarray(ids)
+        if num < 0 or data.shape[:ids.ndim] != ids.shape:
+            raise ctx.fail(f"segment_ids shape {list(ids.shape)} must be a prefix of data shape "
+                           f"{list(data.shape)} and num_segments ({num}) non-negative")
+        too_big = ids >= num
+        if too_big.any():
+            raise ctx.fail(f"segment_ids {int(ids[too_big][0])} is out of range [0, {num})")
+        rest = data.shape[ids.ndim:]
+        check_byte_budget((num,) + rest, np.dtype(out_type).itemsize, ctx.limits)
+        out = np.zeros((num,) + rest, out_type)
+        keep = ids.reshape(-1) >= 0
+        np.add.at(out, ids.reshape(-1)[keep], data.reshape((-1,) + rest)[keep])
+        return out
+    return run
+
+
+@kernel("InvertPermutation")
+def invert_permutation(ctx: KernelContext):
+    def run(x):
+        x = np.asarray(x)
+        if x.ndim != 1:
+            raise ctx.fail(f"permutation must be a vector, got shape {list(x.shape)}")
+        if sorted(_ints(x)) != list(range(x.size)):
+            raise ctx.fail(f"{_ints(x)[:20]} is not a permutation of 0..{x.size - 1}")
+        inverse = np.empty_like(x)
+        inverse[x] = np.arange(x.size, dtype=x.dtype)
+        return inverse
+    return run
+
+
+_CUMULATIVE = {"Cumsum": (np.cumsum, 0), "Cumprod": (np.cumprod, 1)}
+
+
+@kernel("Cumsum", "Cumprod")
+def cumulative(ctx: KernelContext):
+    """exclusive: shifted by one with the identity first; reverse: accumulated from the end."""
+    fn, identity = _CUMULATIVE[ctx.node.op]
+    exclusive, reverse = bool(ctx.attr("exclusive", False)), bool(ctx.attr("reverse", False))
+
+    def run(x, axis):
+        if np.size(axis) != 1:
+            raise ctx.fail("axis must be a scalar")
+        rank = max(x.ndim, 1)
+        a = int(np.asarray(axis).reshape(-1)[0])
+        if not -rank <= a < rank or x.ndim == 0:
+            raise ctx.fail(f"axis {a} is out of range for a tensor of shape {list(x.shape)}")
+        a %= rank
+        v = np.flip(x, a) if reverse else x
+        if exclusive:
+            pad = [(0, 0)] * x.ndim
+            pad[a] = (1, 0)
+            v = np.pad(v, pad, constant_values=identity).take(range(x.shape[a]), axis=a)
+        out = fn(v, axis=a, dtype=x.dtype)
+        return np.ascontiguousarray(np.flip(out, a) if reverse else out)
+    return run

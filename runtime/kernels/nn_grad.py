@@ -1,0 +1,128 @@
+"""Kernels of the activation, BiasAdd and batch-norm backprop ops (schema/ops/nn_grad.py).
+Convolution and pooling backprops live in runtime/kernels/conv_grad.py.
+
+    ReluGrad(dy [1., 2.], features [-1., 3.]) -> [0., 2.]
+    BiasAddGrad(dy f32[2, 3, 4]) -> dy summed over every axis but the channel one: f32[4]
+    FusedBatchNormGradV3(dy, x, scale, mean, variance, _) -> dx, dscale, doffset, [], []
+
+half and bfloat16 are computed in float32 and rounded back once, as TensorFlow's CPU kernels do.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from runtime.kernels import KernelContext, kernel
+from schema.dtypes import DType
+from schema.ops.nn import batch_norm_channel_axis
+
+_NARROW = {DType.HALF, DType.BFLOAT16}
+_SELU_SCALE = 1.0507009873554804934193349852946
+_SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def _widened(ctx: KernelContext, fn: Callable) -> Callable:
+    """fn as is, or run in float32 and rounded back when the output is half or bfloat16."""
+    out = ctx.out_np(0)
+    if ctx.out_types[0] not in _NARROW:
+        return lambda *xs: np.asarray(fn(*xs)).astype(out, copy=False)
+    return lambda *xs: fn(*(np.asarray(x).astype(np.float32) for x in xs)).astype(out)
+
+
+def _zero(x):
+    return np.zeros((), x.dtype)
+
+
+# backprops = gradients * f'(features) (or f' written with the forward outputs for Elu/Selu).
+_ACTIVATION_GRADS = {
+    "ReluGrad": lambda g, x: np.where(x > 0, g, _zero(g)),
+    "Relu6Grad": lambda g, x: np.where((x > 0) & (x < 6), g, _zero(g)),
+    "EluGrad": lambda g, y: np.where(y < 0, g * (y + 1), g),
+    "SeluGrad": lambda g, y: np.where(y < 0, g * (y + _SELU_SCALE * _SELU_ALPHA),
+                                      g * _SELU_SCALE),
+    "SoftplusGrad": lambda g, x: g / (1 + np.exp(-x)),
+}
+
+
+def _activation_grad(ctx: KernelContext):
+    return _widened(ctx, _ACTIVATION_GRADS[ctx.node.op])
+
+
+for _op in _ACTIVATION_GRADS:
+    kernel(_op)(_activation_grad)
+
+
+@kernel("LeakyReluGrad")
+def leaky_relu_grad(ctx: KernelContext):
+    alpha = float(ctx.attr("alpha", 0.2))
+    return _widened(ctx, lambda g, x: np.where(x > 0, g, g * alpha))
+
+
+@kernel("BiasAddGrad")
+def bias_add_grad(ctx: KernelContext):
+    nchw = ctx.attr("data_format", "NHWC") == "NCHW"
+
+    def run(dy):
+        if dy.ndim < (3 if nchw else 2):
+            raise ctx.fail(f"out_backprop must be at least rank {3 if nchw else 2}, but has "
+                           f"shape {list(dy.shape)}")
+        channel = 1 if nchw else dy.ndim - 1
+        axes = tuple(i for i in range(dy.ndim) if i != channel)
+        return dy.sum(axis=axes, dtype=np.float32 if dy.dtype in _NARROW_NP else None)
+    out = ctx.out_np(0)
+    return lambda dy: np.asarray(run(dy)).astype(out, copy=False)
+
+
+_NARROW_NP = {np.dtype(DType.HALF.np), np.dtype(DType.BFLOAT16.np)}
+
+
+# -- FusedBatchNormGrad ---------------------------------------------------------------------------
+
+def _check_batch_norm_args(ctx: KernelContext, rank: int, axis: int, dy, x, params) -> None:
+    if x.ndim != rank or dy.shape != x.shape:
+        raise ctx.fail(f"x must be rank {rank} and y_backprop of the same shape, got "
+                       f"{list(x.shape)} and {list(dy.shape)}")
+    for name, p in params:
+        if p.shape != (x.shape[axis],):
+            raise ctx.fail(f"{name} must have shape [{x.shape[axis]}] (the channel dimension of "
+                           f"x {list(x.shape)}), but has shape {list(p.shape)}")
+
+
+def batch_norm_backprop(dy, x, scale, mean, variance, epsilon: float, axis: int,
+                        training: bool) -> tuple:
+    """(dx, dscale, doffset) of y = (x - mean) / sqrt(variance + eps) * scale + offset.
+
+    Training: mean and variance are the batch's own (biased) statistics, so dx also flows
+    through them; inference: they are constants.
+    """
+    axes = tuple(i for i in range(x.ndim) if i != axis)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    inv = (1.0 / np.sqrt(variance + epsilon)).reshape(shape)
+    x_hat = (x - mean.reshape(shape)) * inv
+    dscale = (dy * x_hat).sum(axis=axes)
+    doffset = dy.sum(axis=axes)
+    if not training:
+        return dy * scale.reshape(shape) * inv, dscale, doffset
+    count = max(x.size // max(x.shape[axis], 1), 1)
+    centered = dy - (doffset / count).reshape(shape) - x_hat * (dscale / count).reshape(shape)
+    return scale.reshape(shape) * inv * centered, dscale, doffset
+
+
+@kernel("FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3")
+def fused_batch_norm_grad(ctx: KernelContext):
+    """reserve_space_1/2: the batch mean and biased variance from the forward op (training), or
+    the population mean and variance (inference). reserve_space_3 (V3) is unused here."""
+    rank, axis = batch_norm_channel_axis(ctx.attr("data_format", "NHWC"))
+    epsilon, training = float(ctx.attr("epsilon", 0.0001)), bool(ctx.attr("is_training", True))
+    x_type, u_type = ctx.out_np(0), ctx.out_np(1)
+
+    def run(dy, x, scale, mean, variance, *unused):
+        _check_batch_norm_args(ctx, rank, axis, dy, x, (("scale", scale), ("reserve_space_1",
+                                                        mean), ("reserve_space_2", variance)))
+        f64 = [np.asarray(v, np.float64) for v in (dy, x, scale, mean, variance)]
+        dx, dscale, doffset = batch_norm_backprop(*f64, epsilon, axis, training)
+        empty = np.zeros((0,), u_type)
+        return dx.astype(x_type), dscale.astype(u_type), doffset.astype(u_type), empty, empty
+    return run

@@ -1,0 +1,150 @@
+"""Optimizer update kernels with TensorFlow's formulas (core/kernels/training_ops.cc).
+
+    ApplyGradientDescent(var, alpha, delta):  var -= alpha * delta
+    ApplyAdam(var, m, v, b1p, b2p, lr, b1, b2, eps, g):
+        lr_t = lr * sqrt(1 - b2p) / (1 - b1p);  m += (g - m) * (1 - b1);  v += (g*g - v) * (1 - b2)
+        var -= lr_t * m / (sqrt(v) + eps)
+
+``Apply<Name>`` takes reference variables (the RefVariable cells) and returns ``var``'s cell;
+``ResourceApply<Name>`` takes resource handles and returns nothing. An update reads every state
+variable, computes, and replaces the values under the Session's resource lock, so concurrent
+runs never interleave halves of two updates. New values are new arrays: nothing read earlier
+changes.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import numpy as np
+
+from runtime.kernels import KernelContext, kernel
+from runtime.resources import RefVariable, ResourceHandle
+from schema.ops.array_rules import fmt_shape
+from schema.ops.training import OPTIMIZER_OPS, OptimizerSignature
+
+Values = dict  # input name -> numpy array
+
+
+def _gradient_descent(x: Values, attrs: dict) -> Values:
+    return {"var": x["var"] - x["alpha"] * x["delta"]}
+
+
+def _momentum(x: Values, attrs: dict) -> Values:
+    accum = x["accum"] * x["momentum"] + x["grad"]
+    if attrs["use_nesterov"]:
+        var = x["var"] - (x["grad"] * x["lr"] + accum * x["momentum"] * x["lr"])
+    else:
+        var = x["var"] - accum * x["lr"]
+    return {"var": var, "accum": accum}
+
+
+def _adam(x: Values, attrs: dict) -> Values:
+    one = np.ones((), x["var"].dtype)
+    lr = x["lr"] * np.sqrt(one - x["beta2_power"]) / (one - x["beta1_power"])
+    m = x["m"] + (x["grad"] - x["m"]) * (one - x["beta1"])
+    v = x["v"] + (np.square(x["grad"]) - x["v"]) * (one - x["beta2"])
+    step = (x["grad"] * (one - x["beta1"]) + x["beta1"] * m) if attrs["use_nesterov"] else m
+    return {"var": x["var"] - (step * lr) / (np.sqrt(v) + x["epsilon"]), "m": m, "v": v}
+
+
+def _adagrad(x: Values, attrs: dict) -> Values:
+    accum = x["accum"] + np.square(x["grad"]) if attrs["update_slots"] else x["accum"]
+    return {"var": x["var"] - x["grad"] * x["lr"] / np.sqrt(accum), "accum": accum}
+
+
+def _rms_prop(x: Values, attrs: dict) -> Values:
+    one = np.ones((), x["var"].dtype)
+    ms = x["ms"] + (np.square(x["grad"]) - x["ms"]) * (one - x["rho"])
+    mom = x["mom"] * x["momentum"] + (x["grad"] * x["lr"]) / np.sqrt(ms + x["epsilon"])
+    return {"var": x["var"] - mom, "ms": ms, "mom": mom}
+
+
+def _centered_rms_prop(x: Values, attrs: dict) -> Values:
+    one = np.ones((), x["var"].dtype)
+    ms = x["ms"] + (np.square(x["grad"]) - x["ms"]) * (one - x["rho"])
+    mg = x["mg"] + (x["grad"] - x["mg"]) * (one - x["rho"])
+    denom = (ms - np.square(mg)) + x["epsilon"]
+    mom = x["mom"] * x["momentum"] + (x["grad"] * x["lr"]) / np.sqrt(denom)
+    return {"var": x["var"] - mom, "mg": mg, "ms": ms, "mom": mom}
+
+
+UPDATES: dict[str, Callable[[Values, dict], Values]] = {
+    "GradientDescent": _gradient_descent, "Momentum": _momentum, "Adam": _adam,
+    "Adagrad": _adagrad, "RMSProp": _rms_prop, "CenteredRMSProp": _centered_rms_prop,
+}
+
+
+def _check(ctx: KernelContext, sig: OptimizerSignature, x: Values) -> None:
+    """TensorFlow's checks: var has type T, scalars are scalars, shapes equal var's."""
+    var = x["var"]
+    if var.dtype != ctx.attr("T").np:
+        raise ctx.fail(f"var holds {var.dtype} but the op's type T is {ctx.attr('T').tf_name}")
+    for name in sig.scalars:
+        if np.ndim(x[name]) != 0:
+            raise ctx.fail(f"{name} is not a scalar: {fmt_shape(np.shape(x[name]))}")
+    for name in sig.state[1:] + (sig.grad_name,):
+        if np.shape(x[name]) != var.shape:
+            raise ctx.fail(f"var and {name} do not have the same shape"
+                           f"{fmt_shape(var.shape)} {fmt_shape(np.shape(x[name]))}")
+
+
+def _compute(ctx: KernelContext, sig: OptimizerSignature, update, x: Values) -> Values:
+    _check(ctx, sig, x)
+    attrs = {name: ctx.attr(name) for name in ("use_nesterov", "update_slots")}
+    dtype = x["var"].dtype
+    with np.errstate(all="ignore"):  # inf/nan propagate as in TensorFlow, silently
+        new = update(x, attrs)
+    return {name: np.asarray(value).astype(dtype, copy=False) for name, value in new.items()}
+
+
+def _lock(ctx: KernelContext):
+    lock = getattr(ctx.resources, "lock", None)
+    return lock if lock is not None else contextlib.nullcontext()
+
+
+def _ref_kernel(name: str, sig: OptimizerSignature):
+    update, n = UPDATES[name], len(sig.state)
+
+    def factory(ctx: KernelContext):
+        def run(*args):
+            cells = list(args[:n])
+            for cell in cells:
+                if not isinstance(cell, RefVariable):
+                    raise ctx.fail(f"expected a reference variable, got {type(cell).__name__}")
+            with _lock(ctx):
+                x = {s: cell.get() for s, cell in zip(sig.state, cells)}
+                x.update((r, np.asarray(v)) for r, v in zip(sig.rest, args[n:]))
+                new = _compute(ctx, sig, update, x)
+                for s, cell in zip(sig.state, cells):
+                    if s in new:
+                        cell.set(new[s])
+            return cells[0]
+        return run
+    return factory
+
+
+def _resource_kernel(name: str, sig: OptimizerSignature):
+    update, n = UPDATES[name], len(sig.state)
+
+    def factory(ctx: KernelContext):
+        def run(*args):
+            handles = list(args[:n])
+            for handle in handles:
+                if not isinstance(handle, ResourceHandle):
+                    raise ctx.fail(f"expected a resource handle from a VarHandleOp, got "
+                                   f"{type(handle).__name__}")
+            with _lock(ctx):
+                x = {s: np.asarray(ctx.resources.read(h)) for s, h in zip(sig.state, handles)}
+                x.update((r, np.asarray(v)) for r, v in zip(sig.rest, args[n:]))
+                new = _compute(ctx, sig, update, x)
+                for s, handle in zip(sig.state, handles):
+                    if s in new:
+                        ctx.resources.assign(handle, new[s])
+        return run
+    return factory
+
+
+for _name, _sig in OPTIMIZER_OPS.items():
+    kernel(f"Apply{_name}")(_ref_kernel(_name, _sig))
+    kernel(f"ResourceApply{_name}")(_resource_kernel(_name, _sig))
