@@ -1,9 +1,9 @@
 """Queues with TensorFlow 1.x's Python API: ``gf.FIFOQueue`` and ``gf.RandomShuffleQueue``.
 
-    q = gf.FIFOQueue(10, [gf.float32, gf.int32], shapes=[[2], []])   -> fifo_queue (FIFOQueueV2)
-    q.enqueue([x, label])                                  -> fifo_queue_enqueue (QueueEnqueueV2)
-    xs, labels = q.dequeue_many(4)                         -> fifo_queue_DequeueMany: f32[4,2], i32[4]
-    q.close()                                              -> fifo_queue_Close
+    q = gf.FIFOQueue(10, [gf.float32, gf.int32], shapes=[[2], []])  -> fifo_queue (FIFOQueueV2)
+    q.enqueue([x, label])                 -> fifo_queue_enqueue (QueueEnqueueV2)
+    xs, labels = q.dequeue_many(4)        -> fifo_queue_DequeueMany: f32[4,2], i32[4]
+    q.close()                             -> fifo_queue_Close
 
 Enqueue and dequeue block inside ``Session.run`` (several threads may run on one Session);
 after ``close()`` a dequeue that cannot be served raises ``schema.errors.OutOfRangeError`` and an
@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-from gcc_flow.framework import Operation, Tensor, apply_op, convert_to_tensor, get_default_graph
+from gcc_flow.framework import Operation, Tensor, apply_op, convert_to_tensor
+from gcc_flow.random_ops import get_seed
 from schema.dtypes import DType
 
 __all__ = ["QueueBase", "FIFOQueue", "RandomShuffleQueue"]
@@ -150,9 +151,7 @@ class RandomShuffleQueue(QueueBase):
     def __init__(self, capacity: int, min_after_dequeue: int, dtypes, shapes=None, names=None,
                  seed: Optional[int] = None, shared_name: Optional[str] = None,
                  name: str = "random_shuffle_queue"):
-        from gcc_flow.random_ops import get_seed
-        with get_default_graph().as_default():
-            seed1, seed2 = get_seed(seed)
+        seed1, seed2 = get_seed(seed)
         attrs = {"capacity": int(capacity), "min_after_dequeue": int(min_after_dequeue),
                  "seed": seed1 or 0, "seed2": seed2 or 0, "shared_name": shared_name or ""}
         super().__init__("RandomShuffleQueueV2", dtypes, shapes, names, attrs, name)

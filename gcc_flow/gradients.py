@@ -172,15 +172,20 @@ class _Accumulator:
         return parts[0]
 
 
-def _expand_variables(xs: list, ys: list[Tensor]) -> list[list[Tensor]]:
-    """Each x as the tensors it stands for: a Variable or handle -> its reads below ``ys``."""
+def _expand_variables(items: list, ys: list[Tensor]) -> list[list[Tensor]]:
+    """Each item as the tensors it stands for: a Variable or resource handle -> its reads that
+    ``ys`` depend on; a reference variable -> its ref tensor; anything else -> a tensor."""
+    ancestors: list[set] = []      # of ys, computed once, when a variable needs it
     out = []
-    for x in xs:
+    for x in items:
         handle = getattr(x, "handle", None) if not isinstance(x, Tensor) else None
         if handle is None and isinstance(x, Tensor) and x.dtype == DType.RESOURCE:
             handle = x
         if handle is not None:
-            out.append(_reads_of(handle, ys))
+            if not ancestors:
+                ancestors.append(_Walk._backward({y.op._node for y in ys},
+                                                 set(handle.graph._ir.nodes.values())))
+            out.append(_reads_of(handle, ancestors[0]))
         elif hasattr(x, "_ref_tensor"):
             out.append([x._ref_tensor()])
         else:
@@ -188,9 +193,8 @@ def _expand_variables(xs: list, ys: list[Tensor]) -> list[list[Tensor]]:
     return out
 
 
-def _reads_of(handle: Tensor, ys: list[Tensor]) -> list[Tensor]:
+def _reads_of(handle: Tensor, above: set) -> list[Tensor]:
     graph = handle.graph
-    above = _Walk._backward({y.op._node for y in ys}, set(graph._ir.nodes.values()))
     reads = [u for u, _ in graph._ir.consumers(handle._ref)
              if u.op == "ReadVariableOp" and u in above]
     return [graph._op(u).outputs[0] for u in reads]
@@ -282,7 +286,8 @@ def gradients(ys, xs, grad_ys=None, name: str = "gradients",
         _initial_grads(ys, grad_ys if grad_ys is None or isinstance(grad_ys, (list, tuple))
                        else [grad_ys], acc)
         walk = _Walk(ys, [t for group in groups for t in group])
-        stops = {convert_to_tensor(s).op._node for s in (stop_gradients or [])}
+        stops = {t.op._node for group in _expand_variables(list(stop_gradients or []), ys)
+                 for t in group}
         _backprop(walk, graph, acc, stops, colocate_gradients_with_ops)
         return [_result(x, group, acc, unconnected_gradients) for x, group in zip(xs, groups)]
 

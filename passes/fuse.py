@@ -245,8 +245,9 @@ def _batch_norm_step(ctx, chain: Chain, user: Node, ref: TensorRef) -> bool:
     if all(p is not None for p in params) and chain.filter is not None:
         scale, offset, mean, variance = params
         a = scale / np.sqrt(variance + epsilon)
-        chain.batch_norms += 1
-        return _affine(chain, a, offset - mean * a)
+        folded = _affine(chain, a, offset - mean * a)
+        chain.batch_norms += folded
+        return folded
     if (chain.nodes or chain.has_bias or "FusedBatchNorm" not in FUSED_FIRST_OPS[
             chain.spec.fused_op] or user.inputs[1].dtype != chain.head.out_types[0]):
         return False

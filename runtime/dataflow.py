@@ -31,7 +31,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from runtime.dataflow_graph import FlowNode, build_flow_nodes
+from runtime.dataflow_nodes import FlowNode, build_flow_nodes
 from runtime.kernels.control_flow import DEAD
 from schema.errors import ExecutionError, GccFlowError
 from schema.limits import DEFAULT_LIMITS, Limits
@@ -79,11 +79,12 @@ class DataflowPlan:
     """A compiled (fetches, feeds) signature over a graph with control flow."""
 
     def __init__(self, nodes: list[FlowNode], feed_edges: list, fetches: list, enter_counts,
-                 device_name: str, limits: Limits):
+                 device_name: str, limits: Limits, fetch_names: list):
         self.nodes = nodes
+        self.fetch_names = fetch_names
         self.sources = [n for n in nodes if n.in_count == 0]
         self.feed_edges = feed_edges      # per feed: [(FlowNode, slot)]
-        self.fetches = fetches            # per fetch: None, ("feed", i) or (FlowNode, port)
+        self.fetches = fetches            # per fetch: None, ("feed", i) or ("sink", i)
         self.enter_counts = enter_counts  # frame name -> Enter nodes into it
         self.device_name = device_name
         self.limits = limits
@@ -133,7 +134,7 @@ class _Run:
         self.queue: deque = deque()
         self.root = _Frame("", None, 0, 1)
         self.children: dict[tuple, _Frame] = {}   # (parent iteration id, frame name) -> frame
-        self.values: dict[tuple[FlowNode, int], object] = {}
+        self.values: dict[int, object] = {}   # fetch index -> value (or DEAD)
         self.cap = plan.limits.max_loop_iterations
 
     # -- driving -------------------------------------------------------------------------
@@ -143,7 +144,7 @@ class _Run:
             self.enqueue(node, it0, [], False)
         for edges, value in zip(self.plan.feed_edges, feed_values):
             for dst, slot in edges:
-                self.deliver(dst, slot, value, it0, False)
+                dst.receive(self, slot, value, it0, False)
 
     def drain(self) -> None:
         queue = self.queue
@@ -155,10 +156,7 @@ class _Run:
                     outputs = node.run(inputs)
                 except Exception as err:
                     raise _NodeFailure(node, it, inputs, err) from err
-            if node.fetch_ports and it.frame is self.root:
-                for port in node.fetch_ports:
-                    self.values[(node, port)] = DEAD if dead else outputs[port]
-            node.propagate(self, node, it, outputs, dead)
+            node.propagate(self, it, outputs, dead)
             it.outstanding -= 1
             if not it.outstanding:
                 self.cleanup(it.frame, it)
@@ -171,13 +169,13 @@ class _Run:
             elif fetch[0] == "feed":
                 out.append(feed_values[fetch[1]])
             else:
-                out.append(self.fetched(*fetch))
+                out.append(self.fetched(fetch[1]))
         return out
 
-    def fetched(self, node: FlowNode, port: int):
-        value = self.values.get((node, port), None)
-        name = f"{node.node.name}:{port}"
-        if (node, port) not in self.values:
+    def fetched(self, index: int):
+        value = self.values.get(index, None)
+        name = self.plan.fetch_names[index]
+        if index not in self.values:
             raise ExecutionError(f"fetch {name} was never computed: the graph stopped with "
                                  f"nodes still waiting for inputs ({self.waiting()})")
         if value is DEAD:
@@ -194,19 +192,6 @@ class _Run:
         it.outstanding += 1
         self.queue.append((node, it, inputs, dead))
 
-    def deliver(self, node: FlowNode, slot: int, value, it: _Iteration, from_enter: bool):
-        node.receive(self, node, slot, value, it, from_enter)
-
-    def activate(self, node: FlowNode, it: _Iteration, outputs, dead: bool,
-                 from_enter: bool = False) -> None:
-        """Sends ``node``'s outputs (all dead when ``dead``) along its edges within ``it``."""
-        for port, edges in enumerate(node.out_edges):
-            value = DEAD if dead else outputs[port]
-            for dst, slot in edges:
-                dst.receive(self, dst, slot, value, it, from_enter)
-        for dst in node.control_out:
-            dst.receive_control(self, dst, dead, it)
-
     # -- frames --------------------------------------------------------------------------
     def child_frame(self, enter: FlowNode, it: _Iteration) -> _Frame:
         key = (id(it), enter.frame_name)
@@ -221,7 +206,7 @@ class _Run:
     def next_iteration(self, node: FlowNode, it: _Iteration, value) -> None:
         frame = self.frame_after_next(node, it, value)
         if frame is not None:
-            node.activate_after(self, it.frame.iterations[it.number + 1], value)
+            node.send(self, frame.iterations[it.number + 1], value)
 
     def frame_after_next(self, node: FlowNode, it: _Iteration, value) -> Optional[_Frame]:
         frame = it.frame
@@ -242,10 +227,8 @@ class _Run:
         frame.last = number
         it = frame.iterations[number] = _Iteration(frame, number)
         frame.dead_exits.clear()
-        it.outstanding += 1   # hold the iteration open while it is being seeded
         for enter, value in frame.invariants:
-            enter.activate_after(self, it, value)
-        it.outstanding -= 1
+            enter.send(self, it, value, True)
         return it
 
     def cleanup(self, frame: _Frame, it: _Iteration) -> None:
@@ -253,7 +236,7 @@ class _Run:
         while frame is not self.root:
             while it is not None and frame.iteration_done(it):
                 del frame.iterations[it.number]
-                if frame.deferred and frame.last == it.number:
+                if frame.deferred:
                     self.start_deferred(frame)
                 it = frame.iterations.get(it.number + 1)
             if frame.iterations or frame.pending_enters:
@@ -261,7 +244,7 @@ class _Run:
             parent = frame.parent
             del self.children[(id(parent), frame.name)]
             for exit_node in frame.dead_exits:
-                exit_node.activate_after(self, parent, DEAD)
+                exit_node.send(self, parent, DEAD)
             parent.child_frames -= 1
             frame, it = parent.frame, parent
 
@@ -269,7 +252,7 @@ class _Run:
         it = self.new_iteration(frame)
         waiting, frame.deferred = frame.deferred, []
         for node, value in waiting:
-            node.activate_after(self, it, value)
+            node.send(self, it, value)
 
 
 def compile_dataflow_plan(graph, fetch_refs, target_nodes, feed_refs,
@@ -280,4 +263,5 @@ def compile_dataflow_plan(graph, fetch_refs, target_nodes, feed_refs,
     a tensor inside a loop frame."""
     nodes, feed_edges, fetches, enter_counts = build_flow_nodes(
         graph, fetch_refs, target_nodes, feed_refs, kernel_for, frames)
-    return DataflowPlan(nodes, feed_edges, fetches, enter_counts, device_name, limits)
+    names = [None if r is None else r.name for r in fetch_refs]
+    return DataflowPlan(nodes, feed_edges, fetches, enter_counts, device_name, limits, names)

@@ -6,6 +6,10 @@
 A plan is a list of steps in topological order over numbered value slots. Constants are placed in
 the slot template once; fed tensors are written into their slots; nodes whose outputs are all
 fed, or that the fetches do not need, are not in the plan at all.
+
+When the needed nodes include v1 control flow (an op with ``op_def.is_control_flow``), the
+signature compiles instead to runtime.dataflow's DataflowPlan (dead tensors, frames,
+iterations), with the same ``execute``; straight-line graphs never pay for it.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 from schema.errors import ExecutionError, GccFlowError
 from schema.infer import arg_types
 from schema.ir import Graph, Node, TensorRef
+from schema.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Plan", "compile_plan", "needed_nodes"]
 
@@ -110,10 +115,17 @@ def _make_step(fn, ins: tuple, outs: tuple) -> Callable:
 
 def compile_plan(graph: Graph, fetch_refs: list[Optional[TensorRef]], target_nodes: list[Node],
                  feed_refs: list[TensorRef], kernel_for: Callable[[Node], Callable],
-                 device_name: str) -> Plan:
+                 device_name: str, limits: Limits = DEFAULT_LIMITS,
+                 frames: Optional[Callable] = None):
+    """A Plan, or a DataflowPlan when control flow is needed. ``frames()``: the graph's
+    checked schema.validate.FrameMap (computed on the needed nodes when not given)."""
     fed = {(r.node.name, r.index) for r in feed_refs}
-    order = graph.topological_order(needed_nodes([r for r in fetch_refs if r is not None],
-                                                 target_nodes, fed))
+    needed = needed_nodes([r for r in fetch_refs if r is not None], target_nodes, fed)
+    if any(_is_control_flow(n) for n in needed):
+        from runtime.dataflow import compile_dataflow_plan
+        return compile_dataflow_plan(graph, fetch_refs, target_nodes, feed_refs, kernel_for,
+                                     device_name, limits, frames() if frames else None)
+    order = graph.topological_order(needed)
     slots: dict[tuple[str, int], int] = {}
     template: list = []
 
@@ -144,6 +156,11 @@ def compile_plan(graph: Graph, fetch_refs: list[Optional[TensorRef]], target_nod
     plan = Plan(steps, step_nodes, template, feed_slots, fetch_slots, device_name)
     plan.step_inputs = step_inputs
     return plan
+
+
+def _is_control_flow(node: Node) -> bool:
+    op_def = node.op_def
+    return op_def is not None and op_def.is_control_flow
 
 
 def _input_slots(node: Node, slot_of, steps, step_nodes, step_inputs) -> tuple:

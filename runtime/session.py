@@ -7,6 +7,11 @@
 Only the part of the graph the fetches need runs. Each (fetches, feeds) signature is compiled
 once into a Plan and reused. Variables live in the Session across run() calls.
 
+Graphs with v1 control flow (Switch, Merge, Enter, Exit, NextIteration...) are checked when
+the Session is made (schema.validate.check_control_flow: unpaired control flow is refused) and
+run on the dataflow executor (runtime/dataflow.py). Tensors inside a while-loop frame cannot be
+fetched or fed, and fetching a dead tensor (an untaken cond branch) is an ExecutionError.
+
 Feeds: numpy arrays must have the tensor's dtype or one that casts to it within the same kind
 (float64 -> float32 is accepted, float -> int is a FeedError); Python scalars and lists are
 converted to the tensor's dtype. Shapes must agree with the tensor's static shape.
@@ -29,6 +34,7 @@ from schema.io import parse_graph_def, read_graph_def
 from schema.ir import Graph, Node, TensorRef, parse_tensor_name
 from schema.limits import DEFAULT_LIMITS, Limits
 from schema.serde import graph_from_graph_def
+from schema.validate import FrameMap, check_control_flow
 
 __all__ = ["load", "Session"]
 
@@ -76,6 +82,10 @@ class Session:
         self._kernels: dict[Node, Any] = {}
         self._lock = threading.Lock()
         self._graph_size = len(graph.nodes)
+        self._frame_map: Optional[FrameMap] = None
+        if any(node.op_def is not None and node.op_def.is_control_flow
+               for node in graph.nodes.values()):
+            self._frame_map = check_control_flow(graph)
 
     # -- public --------------------------------------------------------------------------
     def run(self, fetches, feed_dict: Optional[dict] = None):
@@ -83,6 +93,7 @@ class Session:
         if len(self.graph.nodes) != self._graph_size:  # the graph grew (frontend sessions)
             self._plans.clear()
             self._graph_size = len(self.graph.nodes)
+            self._frame_map = None
         key = (_hashable(fetches), tuple(_name_of(k) for k in feed_dict))
         entry = self._plans.get(key)
         if entry is None:
@@ -116,10 +127,16 @@ class Session:
                     targets.append(target)
             feed_refs = [self._resolve_feed(name) for name in feed_names]
             plan = compile_plan(self.graph, fetch_refs, targets, feed_refs, self._kernel_for,
-                                self.device)
+                                self.device, self.limits, self._frames)
             entry = (plan, (structure, feed_refs))
             self._plans[(_hashable(fetches), tuple(_name_of(k) for k in feed_names))] = entry
             return entry
+
+    def _frames(self) -> FrameMap:
+        """The whole graph's frames (checked control flow), computed once per graph size."""
+        if self._frame_map is None:
+            self._frame_map = check_control_flow(self.graph)
+        return self._frame_map
 
     def _kernel_for(self, node: Node):
         fn = self._kernels.get(node)

@@ -83,6 +83,12 @@ for _name, _formula in _UNARY.items():
 
 # -- binary with broadcasting: (dx, dy) before the reduction to the inputs' shapes ----------------
 
+def _truncated_quotient(x, y):
+    """trunc(x / y) = sign(q) * floor(|q|), for floats."""
+    q = _op("RealDiv", x, y)
+    return _mul(_op("Sign", q), _op("Floor", _op("Abs", q)))
+
+
 def _div_partials(x, y, g):
     return _op("RealDiv", g, y), _mul(g, _op("RealDiv", _op("RealDiv", _op("Neg", x), y), y))
 
@@ -135,7 +141,7 @@ _BINARY = {
     "RealDiv": _div_partials,
     "DivNoNan": _div_no_nan_partials,
     "FloorMod": lambda x, y, g: (g, _mul(g, _op("Neg", _op("FloorDiv", x, y)))),
-    "TruncateMod": lambda x, y, g: (g, _mul(g, _op("Neg", _op("TruncateDiv", x, y)))),
+    "TruncateMod": lambda x, y, g: (g, _mul(g, _op("Neg", _truncated_quotient(x, y)))),
     "Pow": _pow_partials,
     "SquaredDifference": _squared_difference_partials,
     "Atan2": _atan2_partials,

@@ -161,8 +161,11 @@ def check_model(model: onnx.ModelProto) -> dict[str, int]:
                                   f"version {entry.version}")
         opsets[domain] = int(entry.version)
     newest = onnx.defs.onnx_opset_version()
+    if not opsets:
+        raise OnnxImportError("opset_import is empty: the model names no opset")
     if "" not in opsets:
-        raise OnnxImportError("opset_import has no entry for the default domain (ai.onnx)")
+        raise NotSupported(f"not supported: a model without the default domain (ai.onnx) in "
+                           f"opset_import (it imports only {sorted(opsets)})")
     if opsets[""] > newest:
         raise OnnxImportError(f"opset {opsets['']} of the default domain does not exist (the "
                               f"newest is {newest})")

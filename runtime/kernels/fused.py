@@ -61,17 +61,17 @@ def _batch_norm(y: np.ndarray, args: list, axis: int, attr: Callable) -> np.ndar
 _FIRST: dict[str, Callable] = {"BiasAdd": _bias_add, "FusedBatchNorm": _batch_norm}
 
 
-def _leaky_relu(attr: Callable) -> Callable:
-    alpha = float(attr("leakyrelu_alpha", 0.2))
+def _leaky_relu(ctx: KernelContext) -> Callable:
+    alpha = float(ctx.attr("leakyrelu_alpha", 0.2))
     return lambda y: np.where(y > 0, y, y * y.dtype.type(alpha))
 
 
-# Activation -> factory(attr) -> function. Relu, Relu6, Elu are the kernels' own bodies.
+# Activation -> factory(ctx) -> function: the activation kernels' own bodies where they exist.
 _ACTIVATIONS: dict[str, Callable] = {
-    **{name: (lambda attr, fn=fn: fn) for name, fn in nn._ACTIVATIONS.items()},
+    **{name: (lambda ctx, fn=fn: fn) for name, fn in nn._ACTIVATIONS.items()},
     "LeakyRelu": _leaky_relu,
-    "Tanh": lambda attr: np.tanh,
-    "Sigmoid": lambda attr: elementwise.sigmoid(None),
+    "Tanh": lambda ctx: np.tanh,
+    "Sigmoid": elementwise.sigmoid,
 }
 
 
@@ -94,7 +94,7 @@ def fused_contraction(ctx: KernelContext):
     wide = _ComputeContext(ctx.node, ctx.device, ctx.resources, ctx.limits, ctx.xp, compute)
     contraction = _CONTRACTIONS[ctx.node.op](wide)
     post = _FIRST[first]
-    act = _ACTIVATIONS[activation](ctx.attr) if activation else None
+    act = _ACTIVATIONS[activation](ctx) if activation else None
 
     def run(x, w, *args):
         y = contraction(x.astype(compute.np, copy=False), w.astype(compute.np, copy=False))

@@ -111,30 +111,3 @@ def invert_permutation(ctx: KernelContext):
         inverse[x] = np.arange(x.size, dtype=x.dtype)
         return inverse
     return run
-
-
-_CUMULATIVE = {"Cumsum": (np.cumsum, 0), "Cumprod": (np.cumprod, 1)}
-
-
-@kernel("Cumsum", "Cumprod")
-def cumulative(ctx: KernelContext):
-    """exclusive: shifted by one with the identity first; reverse: accumulated from the end."""
-    fn, identity = _CUMULATIVE[ctx.node.op]
-    exclusive, reverse = bool(ctx.attr("exclusive", False)), bool(ctx.attr("reverse", False))
-
-    def run(x, axis):
-        if np.size(axis) != 1:
-            raise ctx.fail("axis must be a scalar")
-        rank = max(x.ndim, 1)
-        a = int(np.asarray(axis).reshape(-1)[0])
-        if not -rank <= a < rank or x.ndim == 0:
-            raise ctx.fail(f"axis {a} is out of range for a tensor of shape {list(x.shape)}")
-        a %= rank
-        v = np.flip(x, a) if reverse else x
-        if exclusive:
-            pad = [(0, 0)] * x.ndim
-            pad[a] = (1, 0)
-            v = np.pad(v, pad, constant_values=identity).take(range(x.shape[a]), axis=a)
-        out = fn(v, axis=a, dtype=x.dtype)
-        return np.ascontiguousarray(np.flip(out, a) if reverse else out)
-    return run

@@ -104,6 +104,8 @@ def einsum(ctx: KernelContext):
             raise ctx.fail(f"einsum {equation!r} on shapes {[list(s) for s in shapes]}: "
                            f"{err}") from None
         check_byte_budget(shape, out_dtype.itemsize, ctx.limits, "Einsum output")
+        if out_dtype.kind == "V":  # ml_dtypes' floats (bfloat16, float8): numpy's einsum lacks them
+            operands = [np.asarray(o, np.float32) for o in operands]
         try:
             return np.asarray(np.einsum(equation, *operands)).astype(out_dtype, copy=False)
         except ValueError as err:

@@ -3,7 +3,6 @@
     BroadcastGradientArgs([2, 3, 4], [3, 1]) -> r0 [], r1 [0, 2]   (axes to sum each grad over)
     TanhGrad(y, dy) -> dy * (1 - y * y);  SqrtGrad(y, dy) -> dy * 0.5 / y
     UnsortedSegmentSum(f32[5, 3], ids i32[5], 4) -> f32[4, 3];  InvertPermutation([2, 0, 1])
-    Cumsum([1, 2, 3], 0, exclusive=true) -> [0, 1, 3]
 """
 from __future__ import annotations
 
@@ -70,7 +69,4 @@ def _invert_permutation_shape(ctx):
 op("InvertPermutation", inputs=["x: T"], outputs=["y: T"], attrs=["T: {int32, int64} = int32"],
    shape=_invert_permutation_shape)
 
-for _name in ("Cumsum", "Cumprod"):
-    op(_name, inputs=["x: T", "axis: Tidx"], outputs=["out: T"],
-       attrs=["exclusive: bool = false", "reverse: bool = false", f"T: {_NUMBER}",
-              "Tidx: {int32, int64} = int32"], shape=same_as_input(0))
+# Cumsum and Cumprod (Prod's gradient uses Cumprod) are declared in schema/ops/onnx_ext.py.

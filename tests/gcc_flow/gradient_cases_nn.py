@@ -7,8 +7,6 @@ import gcc_flow as gf
 from gcc_flow.framework import apply_op
 from gradient_cases import Case, case, distinct, inp
 
-import gradient_cases_array  # noqa: F401  (registers the array and variable cases)
-
 # float32-only ops: a larger step and looser tolerances.
 _F32 = {"rtol": 1e-2, "atol": 2e-3, "eps": 1e-2}
 
@@ -198,7 +196,9 @@ def _l2_loss(rng):
 
 @case("SoftmaxCrossEntropyWithLogits")
 def _softmax_cross_entropy(rng):
-    logits, labels = inp(rng, [2, 4], -2, 2), inp(rng, [2, 4], 0, 1)
+    """Labels are distributions (rows summing to 1), as the op's backprop assumes."""
+    rows = rng.uniform(0.1, 1, (2, 4))
+    logits, labels = inp(rng, [2, 4], -2, 2), inp(rng, None, value=rows / rows.sum(1)[:, None])
     loss, _ = apply_op("SoftmaxCrossEntropyWithLogits", [logits.tensor, labels.tensor])
     return Case(loss, [logits, labels])
 

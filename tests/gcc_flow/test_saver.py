@@ -131,8 +131,7 @@ def test_var_list_errors():
     with g.as_default():
         v = gf.Variable(1.0, name="v")
         with pytest.raises(ValueError, match="two variables under one name"):
-            gf.train.Saver({"a": v, "b": v, "c": v} | {"a": v}) if False else \
-                gf.train.Saver([v, v])
+            gf.train.Saver([v, v])
         with pytest.raises(TypeError, match="give gf.Variables"):
             gf.train.Saver([gf.constant(1.0)])
     with gf.Graph().as_default():

@@ -263,9 +263,11 @@ def test_queue_class_serves_dequeues_in_arrival_order():
     results: list = []
     threads = [threading.Thread(target=lambda k=k: results.append((k, queue.dequeue(2))),
                                 daemon=True) for k in range(2)]
-    for t in threads:
+    for k, t in enumerate(threads):
         t.start()
-        time.sleep(0.05)
+        deadline = time.monotonic() + 5
+        while len(queue._dequeuers) <= k and time.monotonic() < deadline:
+            time.sleep(0.01)  # thread k is waiting in line before thread k + 1 starts
     queue.enqueue([(i,) for i in range(4)])
     for t in threads:
         t.join(5)

@@ -103,7 +103,7 @@ def _crop(ctx, x, pairs: list):
     if not any(b < 0 or e < 0 for b, e in pairs):
         return x
     begin = [max(-b, 0) for b, _ in pairs]
-    end = [-e if e < 0 else 0 for _, e in pairs]
+    end = [e if e < 0 else 0 for _, e in pairs]
     end_mask = sum(1 << i for i, (_, e) in enumerate(pairs) if e >= 0)
     return strided_slice(ctx, x, begin, end, [1] * len(pairs), end_mask=end_mask)
 
