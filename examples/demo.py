@@ -2,7 +2,7 @@
 
 Builds a small CNN with the frontend, writes it as .pb and .pbtxt, loads both with the runtime
 (which never imports the frontend), runs them on a batch, checks that both files give the same
-result, and inspects the model with the CLI.
+result, inspects the model with the CLI, and optimizes it with `gcc-flow optimize --check`.
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from gcc_flow import cli
 
 
 def build_cnn(seed: int = 0) -> gf.Graph:
-    """input f32[?,28,28,1] -> conv 3x3x8 + relu -> maxpool -> conv 3x3x16 + relu6 -> avgpool
-    -> dense 10 -> softmax."""
+    """input f32[?,28,28,1] -> conv 3x3x8 + relu -> maxpool -> conv 3x3x16 + batch norm + relu6
+    -> avgpool -> dense 10 -> softmax."""
     rng = np.random.default_rng(seed)
 
     def weights(*shape):
@@ -34,7 +34,11 @@ def build_cnn(seed: int = 0) -> gf.Graph:
             h = gf.nn.max_pool2d(h, ksize=2, strides=2, padding="VALID")
         with gf.name_scope("conv2"):
             h = gf.nn.conv2d(h, weights(3, 3, 8, 16), strides=2, padding="SAME")
-            h = gf.nn.relu6(gf.nn.bias_add(h, np.full(16, 0.1, np.float32)))
+            h, _, _ = gf.nn.fused_batch_norm(  # inference batch norm: folded by `optimize`
+                h, rng.uniform(0.5, 1.5, 16).astype(np.float32), np.full(16, 0.1, np.float32),
+                rng.normal(0, 0.1, 16).astype(np.float32),
+                rng.uniform(0.5, 2, 16).astype(np.float32), is_training=False)
+            h = gf.nn.relu6(h)
             h = gf.nn.avg_pool2d(h, ksize=7, strides=7, padding="VALID")
         with gf.name_scope("dense"):
             h = gf.reshape(h, [-1, 16])
@@ -63,7 +67,19 @@ def main() -> int:
                   f"sum of probabilities {row.sum():.6f}")
         print("\n.pb and .pbtxt give identical outputs\n")
         print(f"$ gcc-flow inspect {paths[0].name}")
-        return cli.main(["inspect", str(paths[0])])
+        if cli.main(["inspect", str(paths[0])]) != 0:
+            return 1
+        optimized = Path(tmp) / "cnn.opt.pb"
+        print(f"\n$ gcc-flow optimize {paths[0].name} -o {optimized.name} "
+              f"--fetch probabilities:0 --check 3")
+        code = cli.main(["optimize", str(paths[0]), "-o", str(optimized),
+                         "--fetch", "probabilities:0", "--check", "3"])
+        if code != 0:
+            return code
+        fused = runtime.load(optimized).run("probabilities:0", {"images:0": images})
+        np.testing.assert_allclose(fused, probs, rtol=1e-5, atol=1e-6)
+        print("the optimized graph gives the same probabilities on the demo batch")
+        return 0
 
 
 if __name__ == "__main__":

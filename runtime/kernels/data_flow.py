@@ -16,6 +16,7 @@ took goes back to the front. A ``timeout_ms`` attr >= 0 bounds each wait (Deadli
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 import time
 from typing import Optional
@@ -124,24 +125,17 @@ class Queue:
             return taken
 
     # -- waiting ---------------------------------------------------------------------------
+    @contextlib.contextmanager
     def _turn(self, line: collections.deque, deadline: Optional[float]):
-        """Context: waits until this attempt is the oldest in ``line``; leaves it at exit."""
-        queue = self
-
-        class Turn:
-            def __enter__(self):
-                self.token = object()
-                line.append(self.token)
-                try:
-                    queue._wait(lambda: line[0] is self.token, deadline, "wait")
-                except BaseException:
-                    self.__exit__()
-                    raise
-
-            def __exit__(self, *exc):
-                line.remove(self.token)
-                queue._cond.notify_all()
-        return Turn()
+        """Waits until this attempt is the oldest in ``line``; leaves the line at exit."""
+        token = object()
+        line.append(token)
+        try:
+            self._wait(lambda: line[0] is token, deadline, "wait for its turn")
+            yield
+        finally:
+            line.remove(token)
+            self._cond.notify_all()
 
     def _wait(self, ready, deadline: Optional[float], what: str) -> None:
         while not ready():
