@@ -14,7 +14,7 @@ from gcc_flow.framework import (
     Graph, Operation, Tensor, control_dependencies, convert_to_tensor, device,
     get_default_graph, name_scope, reset_default_graph,
 )
-from gcc_flow import io, losses, nn, train  # noqa: F401  (gf.io, gf.losses, gf.nn, gf.train)
+from gcc_flow import errors, io, losses, nn, train  # noqa: F401  (gf.errors, gf.io, ...)
 from gcc_flow.array_ops import *  # noqa: F401,F403
 from gcc_flow.array_ops import __all__ as _array_all
 from gcc_flow.control_flow_ops import *  # noqa: F401,F403
@@ -53,7 +53,7 @@ __all__ = [
     "get_default_graph", "name_scope", "reset_default_graph", "float16", "half", "bfloat16",
     "float32", "float64", "double", "int8", "int16", "int32", "int64", "uint8", "uint16",
     "uint32", "uint64", "bool", "string", "complex64", "complex128", "resource",
-    "Session", "io", "losses", "nn", "train",
+    "Session", "errors", "io", "losses", "nn", "train",
 ] + (list(_math_all) + list(_linalg_all) + list(_array_all) + list(_reduction_all)
      + list(_variables_all) + list(_control_flow_all) + list(_data_flow_all)
      + list(_gradients_all) + list(_random_all))
