@@ -21,7 +21,7 @@ import weakref
 from typing import Callable, Optional
 
 from gcc_flow.control_flow_context import (
-    CondContext, WhileContext, current_context, flatten, pack, same_structure)
+    CondContext, WhileContext, flatten, pack, same_structure)
 from gcc_flow.framework import Graph, Tensor, apply_op, convert_to_tensor, get_default_graph
 from schema.dtypes import DType
 from schema.ir import Node
@@ -127,18 +127,13 @@ class WhileLoop:
     nodes: set = dataclasses.field(default_factory=set)   # every node of the loop
 
 
-_LOOPS: "weakref.WeakKeyDictionary[Graph, dict[Node, WhileLoop]]" = weakref.WeakKeyDictionary()
+# IR graph -> node -> the outermost finished loop holding the node.
+_LOOPS: "weakref.WeakKeyDictionary[object, dict[Node, WhileLoop]]" = weakref.WeakKeyDictionary()
 
 
 def while_loop_of(node: Node) -> Optional[WhileLoop]:
     """The outermost finished gf.while_loop that ``node`` belongs to, or None."""
-    graph_loops = _LOOPS.get(node.graph.frontend) if hasattr(node.graph, "frontend") else None
-    if graph_loops is None:
-        for loops in list(_LOOPS.values()):
-            if node in loops:
-                return loops[node]
-        return None
-    return graph_loops.get(node)
+    return _LOOPS.get(node.graph, {}).get(node)
 
 
 def while_loop(cond: Callable, body: Callable, loop_vars, shape_invariants=None,
@@ -157,7 +152,10 @@ def while_loop(cond: Callable, body: Callable, loop_vars, shape_invariants=None,
     if not isinstance(parallel_iterations, int) or parallel_iterations < 1:
         raise ValueError(f"while_loop: parallel_iterations must be a positive int, got "
                          f"{parallel_iterations!r}")
-    single = not isinstance(loop_vars, (list, tuple, dict))
+    if isinstance(loop_vars, dict):
+        raise TypeError("while_loop: loop_vars must be a tensor, a list or a tuple (dicts may "
+                        "be nested inside)")
+    single = not isinstance(loop_vars, (list, tuple))
     structure = [loop_vars] if single else loop_vars
     if maximum_iterations is not None:
         return _bounded_loop(cond, body, structure, single, shape_invariants,
@@ -179,8 +177,7 @@ def while_loop(cond: Callable, body: Callable, loop_vars, shape_invariants=None,
 def _bounded_loop(cond, body, structure, single, shape_invariants, parallel_iterations, name,
                   maximum_iterations, return_same_structure):
     """TensorFlow's rewrite: a counter i as first loop variable, cond i < max and cond(...)."""
-    from gcc_flow.control_flow_context import flatten as _flat
-    graph = _graph_for(_flat(structure) + [maximum_iterations])
+    graph = _graph_for(flatten(structure) + [maximum_iterations])
     with graph.as_default():
         limit = convert_to_tensor(maximum_iterations)
         counter = apply_op("Const", [], {"value": _zero(limit.dtype.base),
@@ -232,8 +229,8 @@ def _build_loop(graph: Graph, scope: str, cond, body, structure, flat, invariant
         body_inputs = [apply_op("Identity", [s[1]], name="Identity") for s in switches]
         with ctx.building() as created:
             result = body(*_args(structure, body_inputs))
-            result = _body_result(result, len(flat) == 1 and not isinstance(structure, dict)
-                                  and not isinstance(result, (list, tuple, dict)))
+            result = _body_result(result, len(structure) == 1
+                                  and not isinstance(result, (list, tuple)))
             if not same_structure(structure, result):
                 raise ValueError(f"while_loop: body returned {result!r:.200}, which does not "
                                  f"match the loop variables {structure!r:.200}")
@@ -248,7 +245,7 @@ def _build_loop(graph: Graph, scope: str, cond, body, structure, flat, invariant
                      [s[0].op._node for s in switches], body_inputs, nexts, exits, pivot,
                      set(ctx.internal) | {e.op._node for e in exits})
     ctx.loop = loop
-    loops = _LOOPS.setdefault(graph, {})
+    loops = _LOOPS.setdefault(graph.ir, {})
     for node in loop.nodes:
         loops[node] = loop
     return loop
@@ -320,8 +317,7 @@ def _shape_leaves(invariants, single: bool) -> list:
 
 
 def _args(structure, leaves: list) -> list:
-    packed = pack(structure, leaves)
-    return list(packed.values()) if isinstance(packed, dict) else list(packed)
+    return list(pack(structure, leaves))
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -347,9 +343,3 @@ def _scalar_bool(value, what: str) -> Tensor:
 def _ref_op(op_type: str, *tensors: Tensor) -> str:
     return f"Ref{op_type}" if all(t.dtype.is_ref for t in tensors) else op_type
 
-
-def _unused(_: object) -> None:
-    """Keeps ``current_context`` importable from here for gradient code."""
-
-
-current_context = current_context

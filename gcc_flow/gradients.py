@@ -25,11 +25,17 @@ The gradient registry (API shared by every module of ``gcc_flow/grad/``)
   LookupError for an op type nobody registered (``gf.gradients`` raises it, naming the node,
   only when such an op lies on a path from ``xs`` to ``ys``).
 * ``gradient_registry()`` / ``no_gradient_ops()``: copies of both tables (for tests).
+* Import these by name (``from gcc_flow.gradients import register_gradient``): after
+  ``import gcc_flow``, the attribute ``gcc_flow.gradients`` is the function ``gf.gradients``.
+* Helpers for gradient functions: ``fill_zeros`` here; ``gcc_flow.grad._shapes`` has the
+  broadcasting reduction (``reduce_to_inputs``), ``shape_of``, ``const_like``...
 
 Gradient functions run inside ``gradients/<op name>_grad/`` name scopes, in the forward op's
 graph. Gradients flow only through floating and complex tensors: integer, bool and string
 edges carry none. A Variable (or a resource handle) stands for every ReadVariableOp of it
-that lies between ``xs`` and ``ys``; the result is the sum over those reads.
+that lies between ``xs`` and ``ys``; the result is the sum over those reads. Ops between
+``xs`` and ``ys`` that form a cycle (a v1 while loop's NextIteration -> Merge edge) are refused
+with a GraphError naming them: the backward walk has no loop machinery yet.
 """
 from __future__ import annotations
 
@@ -42,8 +48,7 @@ from schema.dtypes import DType
 from schema.errors import GraphError
 
 __all__ = ["gradients", "register_gradient", "register_no_gradient", "get_gradient_function",
-           "gradient_registry", "no_gradient_ops", "fill_zeros", "RegisterGradient",
-           "NotDifferentiable", "NoGradient"]
+           "RegisterGradient", "NotDifferentiable", "NoGradient", "no_gradient"]
 
 GradientFunction = Callable[..., object]
 _GRADIENTS: dict[str, Optional[GradientFunction]] = {}
@@ -70,7 +75,7 @@ def register_no_gradient(op_type: str) -> None:
 
 
 RegisterGradient = register_gradient      # TensorFlow's spellings
-NotDifferentiable = NoGradient = register_no_gradient
+NotDifferentiable = NoGradient = no_gradient = register_no_gradient
 
 
 def _load_gradient_modules() -> None:

@@ -245,3 +245,15 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon: floa
         shift = (apply_op("Sub", [as_x(offset), shift]) if offset is not None
                  else apply_op("Neg", [shift]))
         return apply_op("AddV2", [apply_op("Mul", [x, inv]), shift])
+
+
+# Losses and dropout live with their families; gf.nn names them as TensorFlow does.
+from gcc_flow.losses import (  # noqa: E402
+    l2_loss, sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
+    softmax_cross_entropy_with_logits_v2, sparse_softmax_cross_entropy_with_logits,
+)
+from gcc_flow.random_ops import dropout  # noqa: E402
+
+__all__ += ["dropout", "l2_loss", "sigmoid_cross_entropy_with_logits",
+            "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
+            "sparse_softmax_cross_entropy_with_logits"]

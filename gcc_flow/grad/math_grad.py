@@ -171,6 +171,32 @@ for _name, _partials in _BINARY.items():
     _register_binary(_name, _partials)
 
 
+@register_gradient("Digamma")
+def _digamma_grad(op, grad):
+    x = op.inputs[0]
+    return _mul(grad, _op("Polygamma", const_like(1, x), x))
+
+
+@register_gradient("Polygamma")
+def _polygamma_grad(op, grad):
+    """d/dx psi^(n)(x) = psi^(n+1)(x); the order n gets no gradient."""
+    n, x = op.inputs
+    partial = _mul(grad, _op("Polygamma", _op("AddV2", n, const_like(1, n)), x))
+    return [None, reduce_to_inputs(n, x, None, partial)[1]]
+
+
+@register_gradient("Cumprod")
+def _cumprod_grad(op, grad):
+    """TensorFlow's formula: a reversed cumulative sum of y * dy, divided by x (so zeros in x
+    get no gradient)."""
+    x, axis = op.inputs
+    attrs = {"exclusive": op.get_attr("exclusive"), "reverse": op.get_attr("reverse")}
+    prod = apply_op("Cumprod", [x, axis], attrs)
+    summed = apply_op("Cumsum", [_mul(prod, grad), axis],
+                      {"exclusive": attrs["exclusive"], "reverse": not attrs["reverse"]})
+    return [_op("DivNoNan", summed, x), None]
+
+
 # -- Cast, AddN, ClipByValue, Select ------------------------------------------------------------
 
 def _float_like(dtype) -> bool:

@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from runtime.kernels import KernelContext, kernel
@@ -111,3 +113,66 @@ def invert_permutation(ctx: KernelContext):
         inverse[x] = np.arange(x.size, dtype=x.dtype)
         return inverse
     return run
+
+
+# -- Polygamma ------------------------------------------------------------------------------------
+
+# Bernoulli numbers B2, B4, ... B14 over (2j)!: the Euler-Maclaurin tail of the Hurwitz zeta.
+_BERNOULLI = [1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6]
+_FACTORIAL_2J = [2, 24, 720, 40320, 3628800, 479001600, 87178291200]
+_MAX_TERMS = 10_000        # direct terms for very negative q; beyond, the result is NaN
+
+
+def hurwitz_zeta(s: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """zeta(s, q) = sum over k >= 0 of (q + k)^-s, for s > 1 (float64; Eigen's method: direct
+    terms until q + k > 9, then the Euler-Maclaurin tail). zeta(3, 1) -> 1.2020569..."""
+    s, q = np.broadcast_arrays(np.asarray(s, np.float64), np.asarray(q, np.float64))
+    finite = np.isfinite(q) & (q > -_MAX_TERMS)
+    terms = int(max(9.0, np.ceil(9.0 - q[finite].min()) + 1)) if finite.any() else 9
+    total = np.zeros(s.shape)
+    with np.errstate(all="ignore"):
+        for k in range(terms):
+            total += (q + k) ** -s
+        a = q + terms
+        total += a ** (1 - s) / (s - 1) + 0.5 * a ** -s
+        rising = s.copy()                      # s (s + 1) ... (s + 2j - 2)
+        for j, (b, f) in enumerate(zip(_BERNOULLI, _FACTORIAL_2J)):
+            total += b / f * rising * a ** (-s - 2 * j - 1)
+            rising = rising * (s + 2 * j + 1) * (s + 2 * j + 2)
+    poles = (q <= 0) & (q == np.floor(q))
+    return np.where(poles, np.inf, np.where(finite | ~np.isfinite(q), total, np.nan))
+
+
+def digamma(x: np.ndarray) -> np.ndarray:
+    """psi(x) by the recurrence psi(x) = psi(x + 1) - 1/x up to 6, then the asymptotic series."""
+    x = np.asarray(x, np.float64)
+    result = np.zeros(x.shape)
+    v = x.copy()
+    with np.errstate(all="ignore"):
+        for _ in range(6):
+            small = v < 6
+            result -= np.where(small, 1 / v, 0)
+            v = np.where(small, v + 1, v)
+        f = 1 / (v * v)
+        series = np.log(v) - 0.5 / v - f * (1 / 12 - f * (1 / 120 - f * (1 / 252 - f * (
+            1 / 240 - f / 132))))
+    return np.where((x <= 0) & (x == np.floor(x)), np.nan, result + series)
+
+
+def polygamma(n: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """psi^(n)(x) = (-1)^(n+1) n! zeta(n + 1, x) for integers n >= 1; digamma for n = 0;
+    NaN for a negative or fractional n (as TensorFlow)."""
+    n, x = np.broadcast_arrays(np.asarray(n, np.float64), np.asarray(x, np.float64))
+    whole = (n >= 0) & (n == np.floor(n))
+    order = np.where(whole, n, 1)
+    factorial = np.vectorize(math.gamma, otypes=[np.float64])(order + 1) if order.size \
+        else order
+    sign = np.where(order % 2 == 1, 1.0, -1.0)
+    higher = sign * factorial * hurwitz_zeta(order + 1, x)
+    return np.where(~whole, np.nan, np.where(n == 0, digamma(x), higher))
+
+
+@kernel("Polygamma")
+def polygamma_kernel(ctx: KernelContext):
+    out = ctx.out_np(0)
+    return lambda a, x: polygamma(a, x).astype(out)

@@ -86,9 +86,11 @@ def _loop_cond_shape(ctx):
 
 
 def _enter_shape(ctx):
+    """TensorFlow's: a constant Enter keeps its input's shape; a loop variable's is unknown
+    (it may change between iterations; the frontend sets it from the shape invariant)."""
     if not ctx.attr("frame_name"):
         raise ctx.fail("attr 'frame_name' is empty: an Enter must name the frame it enters")
-    return [ctx.shape(0)]
+    return [ctx.shape(0) if ctx.attr("is_constant") else None]
 
 
 _ENTER_ATTRS = ["T: type", "frame_name: string", "is_constant: bool = false",

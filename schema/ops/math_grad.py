@@ -3,6 +3,7 @@
     BroadcastGradientArgs([2, 3, 4], [3, 1]) -> r0 [], r1 [0, 2]   (axes to sum each grad over)
     TanhGrad(y, dy) -> dy * (1 - y * y);  SqrtGrad(y, dy) -> dy * 0.5 / y
     UnsortedSegmentSum(f32[5, 3], ids i32[5], 4) -> f32[4, 3];  InvertPermutation([2, 0, 1])
+    Polygamma(1., x) -> trigamma(x), the derivative of Digamma
 """
 from __future__ import annotations
 
@@ -70,3 +71,7 @@ op("InvertPermutation", inputs=["x: T"], outputs=["y: T"], attrs=["T: {int32, in
    shape=_invert_permutation_shape)
 
 # Cumsum and Cumprod (Prod's gradient uses Cumprod) are declared in schema/ops/onnx_ext.py.
+
+# Polygamma(a, x): the a-th derivative of digamma (Digamma's gradient is Polygamma(1, x)).
+op("Polygamma", inputs=["a: T", "x: T"], outputs=["z: T"], attrs=["T: {float, double}"],
+   shape=broadcast_inputs)

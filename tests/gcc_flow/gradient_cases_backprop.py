@@ -92,3 +92,19 @@ def _unsorted_segment_sum(rng):
     data = inp(rng, [4, 3])
     ids = gf.constant(np.array([2, -1, 0, 2], np.int32))
     return Case(apply_op("UnsortedSegmentSum", [data.tensor, ids, np.int32(3)]), [data])
+
+
+@case("Cumprod")
+def _cumprod(rng):
+    x = inp(rng, [2, 4], 0.5, 1.5)
+    plain = apply_op("Cumprod", [x.tensor, 1])
+    other = apply_op("Cumprod", [x.tensor, 1], {"exclusive": True, "reverse": True})
+    return Case([plain, other], [x])
+
+
+@case("Digamma", "Polygamma")
+def _digamma_polygamma(rng):
+    x = inp(rng, [2, 3], 0.5, 3)
+    order = gf.constant(np.array([0.0, 1.0, 2.0]))
+    return Case([apply_op("Digamma", [x.tensor]), apply_op("Polygamma", [order, x.tensor])],
+                [x])

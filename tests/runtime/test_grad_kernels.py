@@ -180,3 +180,10 @@ def test_grad_op_shape_functions_name_the_node():
                           gf.placeholder(gf.float32, [1, 4, 4, 5])],
                          {"strides": [1, 1, 1, 1], "padding": "SAME"})
         assert sizes.shape == (3, 3, 2, 5)
+
+
+def test_polygamma_matches_tensorflow():
+    n = np.array([1.0, 1.0, 2.0, 0.0, 3.0, 1.5, 1.0])
+    x = np.array([1.0, 0.5, 1.0, 1.0, 2.5, 1.0, -1.5])
+    expected = [1.644934, 4.934802, -2.404114, -0.5772159, 0.22390586, np.nan, 9.379247]
+    np.testing.assert_allclose(run(lambda: apply_op("Polygamma", [n, x])), expected, rtol=1e-6)
