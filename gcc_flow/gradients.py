@@ -218,7 +218,17 @@ def _initial_grads(ys: list[Tensor], grad_ys, acc: _Accumulator) -> None:
                          name=f"grad_ys_{i}")
         else:
             g = convert_to_tensor(g, y.dtype.base)
+            _check_grad_y_shape(y, g)
         acc.add(y, g)
+
+
+def _check_grad_y_shape(y: Tensor, g: Tensor) -> None:
+    a, b = y.shape, g.shape
+    if a is None or b is None:
+        return
+    if len(a) != len(b) or any(p is not None and q is not None and p != q for p, q in zip(a, b)):
+        raise ValueError(f"gradients: grad_ys for {y.name} has shape {list(b)}, but {y.name} "
+                         f"has shape {list(a)}")
 
 
 def _op_input_grads(op: Operation, acc: _Accumulator, colocate: bool) -> list:
@@ -262,7 +272,7 @@ def _backprop(walk: _Walk, graph: Graph, acc: _Accumulator, stop_ops: set,
     stuck = sorted(n.name for n, count in walk.pending.items() if count > 0)
     if stuck:
         raise GraphError(f"gradients: the ops between xs and ys form a cycle (a v1 while loop?) "
-                         f"through {stuck[:5]}; differentiate functional control flow instead")
+                         f"through {stuck[:5]}: gf.gradients cannot differentiate loops yet")
 
 
 def gradients(ys, xs, grad_ys=None, name: str = "gradients",

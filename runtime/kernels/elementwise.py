@@ -74,6 +74,8 @@ def _truncate_div(x, y):
 @kernel("Div", "RealDiv", "TruncateDiv")
 def div(ctx: KernelContext):
     if not _is_int(ctx):
+        if ctx.node.op == "TruncateDiv":  # rounds toward zero for floats too: 1.5 / 1 -> 1
+            return lambda x, y: np.trunc(np.true_divide(x, y))
         return np.true_divide
 
     def int_div(x, y):

@@ -64,13 +64,15 @@ def conv_transpose_window(in_size: int, k: int, stride: int, dilation: int, pads
     conv_transpose_window(3, 3, 2, 1, (1, 1), 1, None, "NOTSET") -> (6, 1)
     """
     full = stride * (in_size - 1) + output_padding + (k - 1) * dilation + 1
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+    if output_size is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        # output_shape (or SAME) generates the pads from the total: the odd one at the end for
+        # SAME_UPPER, at the start otherwise (floor division: a negative total crops nothing).
         out = in_size * stride if output_size is None else output_size
         total = full - out
         before = total // 2 if auto_pad == "SAME_UPPER" else total - total // 2
         return out, before
     before, after = (0, 0) if auto_pad == "VALID" else pads
-    return (full - before - after if output_size is None else output_size), before
+    return full - before - after, before
 
 
 def window_attrs(attr: Callable, spatial: int, fail: Fail) -> tuple:

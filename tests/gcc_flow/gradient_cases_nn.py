@@ -5,7 +5,7 @@ import numpy as np
 
 import gcc_flow as gf
 from gcc_flow.framework import apply_op
-from gradient_cases import Case, case, distinct, inp
+from gradient_cases import Case, Input, case, distinct, inp
 
 # float32-only ops: a larger step and looser tolerances.
 _F32 = {"rtol": 1e-2, "atol": 2e-3, "eps": 1e-2}
@@ -253,3 +253,13 @@ def _prod_dynamic_axis(rng):
     x = inp(rng, [2, 3], 0.5, 1.5)
     axis = gf.placeholder_with_default(np.array([1], np.int32), [None])
     return Case(apply_op("Prod", [x.tensor, axis]), [x])
+
+
+@case("Sum", "Mean", "Max", "BiasAdd")
+def _unknown_rank(rng):
+    """Inputs of unknown rank: the kept-dims shapes are computed in the graph."""
+    x = Input(gf.placeholder(gf.float64, None), distinct(rng, [2, 3, 2]))
+    axis = gf.placeholder_with_default(np.array([-1], np.int32), [None])
+    outs = [apply_op(op_type, [x.tensor, axis]) for op_type in ("Sum", "Mean", "Max")]
+    biased = gf.nn.bias_add(x.tensor, gf.constant(np.ones(2)))
+    return Case(outs + [biased], [x])

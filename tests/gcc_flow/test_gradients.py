@@ -303,3 +303,26 @@ def test_small_cnn_gradients_match_finite_differences_after_serialization(rng):
             values.append(sess.run("loss:0", {**feeds, "fc:0": moved}))
         expected[index] = (values[0] - values[1]) / 2e-6
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-8)
+
+
+def test_grad_ys_of_the_wrong_shape_or_count_are_refused():
+    g = gf.Graph()
+    with g.as_default():
+        x = gf.placeholder(gf.float64, [2, 3])
+        with pytest.raises(ValueError, match=r"grad_ys .* shape \[3\]"):
+            gf.gradients(x * 2.0, [x], grad_ys=[np.ones(3)])
+        with pytest.raises(ValueError, match="1 ys but 2 grad_ys"):
+            gf.gradients(x * 2.0, [x], grad_ys=[np.ones((2, 3)), np.ones((2, 3))])
+
+
+def test_fused_batch_norm_inside_a_fused_conv_is_refused_by_name():
+    g = gf.Graph()
+    with g.as_default():
+        x = gf.placeholder(gf.float32, [1, 4, 4, 2])
+        w = gf.constant(np.ones((1, 1, 2, 2), np.float32))
+        params = [gf.constant(np.ones(2, np.float32)) for _ in range(4)]
+        y = apply_op("_FusedConv2D", [x, w, params, []],
+                     {"strides": [1, 1, 1, 1], "padding": "SAME",
+                      "fused_ops": ["FusedBatchNorm"], "num_args": 4}, name="fused")
+        with pytest.raises(GraphError, match="'fused'.*FusedBatchNorm"):
+            gf.gradients(y, [x])
