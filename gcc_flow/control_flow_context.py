@@ -30,7 +30,7 @@ from schema.dtypes import DType
 from schema.ir import Node
 
 __all__ = ["ControlFlowContext", "CondContext", "WhileContext", "current_context", "flatten",
-           "pack", "same_structure"]
+           "pack", "same_structure", "discard_nodes_since"]
 
 _ACTIVE: "weakref.WeakKeyDictionary[Graph, list]" = weakref.WeakKeyDictionary()
 
@@ -44,14 +44,13 @@ def current_context(graph: Graph) -> Optional["ControlFlowContext"]:
 class ControlFlowContext:
     """Nodes created since the context started are its own (``internal``); others are outside."""
 
-    gate_op = ""                 # "Switch" / "Enter": how an outside tensor comes in
-    gate_name = ""
+    gate_name = ""               # "Switch" / "Enter": the op that brings a tensor in
 
     def __init__(self, graph: Graph, scope: str = ""):
         self.graph = graph
         self.scope = scope                    # name prefix, e.g. "cond/" or "while/"
         self.outer = current_context(graph)
-        self._start = len(graph.ir.nodes)
+        self._seen = len(graph.ir.nodes)      # nodes before this index are outside
         self.internal: set[Node] = set()
         self.skip: set[Node] = set()          # own boundary nodes the fix leaves alone
         self.gates: dict = {}                 # outside TensorRef -> Tensor inside
@@ -72,7 +71,8 @@ class ControlFlowContext:
     def refresh(self) -> None:
         """Counts every node created since the context started as internal."""
         nodes = self.graph.ir.nodes
-        self.internal.update(itertools.islice(nodes.values(), self._start, None))
+        self.internal.update(itertools.islice(nodes.values(), self._seen, None))
+        self._seen = len(nodes)
 
     def fix(self, created: list[Node], pivot: Tensor) -> None:
         """Gates outside inputs and pins input-less nodes to ``pivot`` (see module doc)."""
@@ -167,6 +167,25 @@ class WhileContext(ControlFlowContext):
                 source = apply_op("Const", [], {"value": np.zeros((), np.int32),
                                                 "dtype": DType.INT32}, name=f"{ctl.name}/control")
         graph.ir.add_control_input(node, self.gate(source, node).op._node)
+
+
+@contextlib.contextmanager
+def discard_nodes_since(graph: Graph):
+    """On an exception in the block, removes every node the block created, so a cond or loop
+    that failed to build leaves no half-made control flow behind."""
+    start = len(graph.ir.nodes)
+    try:
+        yield
+    except BaseException:
+        ir = graph.ir
+        made = list(itertools.islice(ir.nodes.values(), start, None))
+        for node in made:
+            ir.set_inputs(node, [])
+            for ctl in list(node.control_inputs):
+                ir.remove_control_input(node, ctl)
+        for node in reversed(made):
+            ir.remove_node(node)
+        raise
 
 
 # -- nested structures ---------------------------------------------------------------------------

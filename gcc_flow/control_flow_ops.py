@@ -20,8 +20,10 @@ import dataclasses
 import weakref
 from typing import Callable, Optional
 
+import numpy as np
+
 from gcc_flow.control_flow_context import (
-    CondContext, WhileContext, flatten, pack, same_structure)
+    CondContext, WhileContext, discard_nodes_since, flatten, pack, same_structure)
 from gcc_flow.framework import Graph, Tensor, apply_op, convert_to_tensor, get_default_graph
 from schema.dtypes import DType
 from schema.ir import Node
@@ -41,7 +43,8 @@ def cond(pred, true_fn: Callable = None, false_fn: Callable = None, strict: bool
     if not callable(true_fn) or not callable(false_fn):
         raise TypeError("cond: true_fn and false_fn must be callable")
     graph = _graph_for([pred])
-    with graph.as_default(), graph.name_scope(name or "cond") as scope:
+    with graph.as_default(), graph.name_scope(name or "cond") as scope, \
+            discard_nodes_since(graph):
         pred = _scalar_bool(pred, "cond: pred")
         p_false, p_true = apply_op("Switch", [pred, pred], name="Switch")
         pivot_t = apply_op("Identity", [p_true], name="switch_t")
@@ -125,6 +128,7 @@ class WhileLoop:
     exits: list[Tensor]
     pivot: Tensor               # LoopCond
     nodes: set = dataclasses.field(default_factory=set)   # every node of the loop
+    region: object = None       # its gradient region, made on first use
 
 
 # IR graph -> node -> the outermost finished loop holding the node.
@@ -134,6 +138,13 @@ _LOOPS: "weakref.WeakKeyDictionary[object, dict[Node, WhileLoop]]" = weakref.Wea
 def while_loop_of(node: Node) -> Optional[WhileLoop]:
     """The outermost finished gf.while_loop that ``node`` belongs to, or None."""
     return _LOOPS.get(node.graph, {}).get(node)
+
+
+def register_loop_nodes(loop: WhileLoop, nodes) -> None:
+    """Records ``nodes`` as part of ``loop`` (the loop's own, or added to it later)."""
+    loops = _LOOPS.setdefault(loop.context.graph.ir, {})
+    for node in nodes:
+        loops[node] = loop
 
 
 def while_loop(cond: Callable, body: Callable, loop_vars, shape_invariants=None,
@@ -162,7 +173,8 @@ def while_loop(cond: Callable, body: Callable, loop_vars, shape_invariants=None,
                              parallel_iterations, name, maximum_iterations,
                              return_same_structure)
     graph = _graph_for(flatten(structure))
-    with graph.as_default(), graph.name_scope(name or "while") as scope:
+    with graph.as_default(), graph.name_scope(name or "while") as scope, \
+            discard_nodes_since(graph):
         flat = [convert_to_tensor(v) for v in flatten(structure)]
         invariants = _invariants(shape_invariants, structure, single, flat)
         loop = _build_loop(graph, scope, cond, body, structure, flat, invariants,
@@ -198,12 +210,10 @@ def _bounded_loop(cond, body, structure, single, shape_invariants, parallel_iter
 
 
 def _zero(dtype: DType):
-    import numpy as np
     return np.zeros((), dtype.np)
 
 
 def _one(i: Tensor) -> Tensor:
-    import numpy as np
     return apply_op("Const", [], {"value": np.ones((), i.dtype.base.np), "dtype": i.dtype.base})
 
 
@@ -245,9 +255,7 @@ def _build_loop(graph: Graph, scope: str, cond, body, structure, flat, invariant
                      [s[0].op._node for s in switches], body_inputs, nexts, exits, pivot,
                      set(ctx.internal) | {e.op._node for e in exits})
     ctx.loop = loop
-    loops = _LOOPS.setdefault(graph.ir, {})
-    for node in loop.nodes:
-        loops[node] = loop
+    register_loop_nodes(loop, loop.nodes)
     return loop
 
 
@@ -282,11 +290,8 @@ def _fmt(shape) -> str:
 def _invariants(shape_invariants, structure, single: bool, flat: list) -> list:
     if shape_invariants is None:
         return [t.shape for t in flat]
-    given = flatten([shape_invariants] if single else shape_invariants)
-    shapes = [None if s is None else tuple(s) for s in _shape_leaves(shape_invariants, single)]
-    if len(shapes) != len(flat):
-        raise ValueError(f"while_loop: {len(given)} shape invariants for {len(flat)} loop "
-                         f"variables")
+    given = [shape_invariants] if single else shape_invariants
+    shapes = [None if s is None else tuple(s) for s in _shape_leaves(given, structure)]
     for t, shape in zip(flat, shapes):
         if not _shape_fits(t.shape, shape):
             raise ValueError(f"while_loop: the shape invariant {_fmt(shape)} does not fit the "
@@ -294,26 +299,24 @@ def _invariants(shape_invariants, structure, single: bool, flat: list) -> list:
     return shapes
 
 
-def _shape_leaves(invariants, single: bool) -> list:
-    """Shape invariants as leaves: a shape is a tuple/list of ints/None, or None."""
-    def is_shape(x):
-        return x is None or (isinstance(x, (tuple, list))
-                             and all(d is None or isinstance(d, int) for d in x))
-    if single:
-        return [invariants]
-    out = []
-
-    def walk(x):
-        if is_shape(x):
-            out.append(x)
-        elif isinstance(x, dict):
-            for k in sorted(x):
-                walk(x[k])
-        else:
-            for item in x:
-                walk(item)
-    walk(invariants)
-    return out
+def _shape_leaves(invariants, structure) -> list:
+    """One shape per loop variable, walking ``invariants`` alongside the loop variables'
+    structure (a shape is a tuple or list of ints and Nones, or None)."""
+    if isinstance(structure, dict):
+        if not isinstance(invariants, dict) or sorted(invariants) != sorted(structure):
+            raise ValueError(f"while_loop: shape_invariants {invariants!r:.100} do not match "
+                             f"the loop variables' structure")
+        return [s for k in sorted(structure) for s in _shape_leaves(invariants[k],
+                                                                     structure[k])]
+    if isinstance(structure, (list, tuple)):
+        if not isinstance(invariants, (list, tuple)) or len(invariants) != len(structure):
+            raise ValueError(f"while_loop: shape_invariants {invariants!r:.100} do not match "
+                             f"the loop variables' structure")
+        return [s for i, x in zip(invariants, structure) for s in _shape_leaves(i, x)]
+    if invariants is not None and not (isinstance(invariants, (list, tuple)) and all(
+            d is None or isinstance(d, int) for d in invariants)):
+        raise ValueError(f"while_loop: shape invariant {invariants!r:.100} is not a shape")
+    return [invariants]
 
 
 def _args(structure, leaves: list) -> list:

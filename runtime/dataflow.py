@@ -121,7 +121,7 @@ class _NodeFailure(Exception):
 def _describe(value) -> str:
     if value is DEAD:
         return "dead"
-    if hasattr(value, "shape") and hasattr(value, "dtype"):
+    if isinstance(value, (np.ndarray, np.generic)):
         return f"{value.dtype}{list(np.shape(value))}"
     return type(value).__name__
 

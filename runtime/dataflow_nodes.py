@@ -16,6 +16,7 @@ from typing import Callable
 
 from runtime.kernels.control_flow import DEAD
 from schema.errors import ExecutionError, FeedError, FetchError
+from schema.infer import arg_types
 from schema.ops.control_flow import FLOW_ROLES
 from schema.validate import ROOT_FRAME, check_control_flow
 
@@ -26,10 +27,11 @@ class FlowNode:
     """An ordinary node: runs once every data and control input has arrived."""
 
     __slots__ = ("node", "fn", "n_inputs", "n_outputs", "in_count", "n_controls", "out_edges",
-                 "control_out", "frame_name", "is_constant", "parallel_iterations")
+                 "control_out", "frame_name", "is_constant", "parallel_iterations", "deref")
 
     def __init__(self, node, fn: Callable):
         self.node, self.fn = node, fn
+        self.deref = _deref_slots(node)   # reference inputs read as values when the node runs
         self.n_inputs, self.n_outputs = len(node.inputs), node.num_outputs
         self.in_count = 0          # data + control in-edges, fed ones included
         self.n_controls = 0
@@ -40,6 +42,9 @@ class FlowNode:
         self.parallel_iterations = int(node.attrs.get("parallel_iterations", 1) or 1)
 
     def run(self, inputs: list):
+        for slot in self.deref:
+            if inputs[slot] is not DEAD:
+                inputs[slot] = inputs[slot].get()
         result = self.fn(*inputs)
         if self.n_outputs == 1:
             return (result,)
@@ -52,6 +57,9 @@ class FlowNode:
 
     # -- inputs --------------------------------------------------------------------------
     def receive(self, run, slot: int, value, it, from_enter: bool) -> None:
+        if self.in_count == 1:   # one input, no waiting (most nodes of a loop)
+            run.enqueue(self, it, [value], value is DEAD)
+            return
         state = it.pending.get(self)
         if state is None:
             state = it.pending[self] = [self.in_count, False, [None] * self.n_inputs]
@@ -91,6 +99,15 @@ class FlowNode:
         dead = value is DEAD
         for dst in self.control_out:
             dst.receive_control(run, dead, it)
+
+
+def _deref_slots(node) -> tuple:
+    """Inputs where a reference (a VariableV2 cell) meets a non-reference input: read then."""
+    if node.op_def is None or not any(r.dtype.is_ref for r in node.inputs):
+        return ()
+    expected = arg_types(node.name, node.op_def, node.op_def.inputs, node.attrs, "input")
+    return tuple(i for i, (ref, want) in enumerate(zip(node.inputs, expected))
+                 if ref.dtype.is_ref and not want.is_ref)
 
 
 class MergeNode(FlowNode):
@@ -234,11 +251,12 @@ def _link(node, fnode: FlowNode, flow: dict, fed: dict, feed_edges: list) -> Non
 
 
 def _refuse_in_frame(ref, frames, error, what: str) -> None:
+    """Only tensors outside while loops can be fed or fetched (a loop's result: its Exit)."""
     node = ref.node
     if node in frames.frame_of and frames.inner_frame(node) != ROOT_FRAME:
         raise error(f"{what} {ref.name}: the tensor is inside while-loop frame "
-                    f"{frames.inner_frame(node)!r}; only tensors outside loops (an Exit's "
-                    f"output, for a loop's result) can be {what}ed")
+                    f"{frames.inner_frame(node)!r}; only tensors outside loops can be fed or "
+                    f"fetched (a loop's result is its Exit's output)")
 
 
 def _fetch(i: int, ref, flow: dict, fed: dict, frames):

@@ -82,6 +82,8 @@ class Session:
         self._kernels: dict[Node, Any] = {}
         self._lock = threading.Lock()
         self._graph_size = len(graph.nodes)
+        self._alias_map: Optional[dict] = None
+        self._alias_size = -1
         self._frame_map: Optional[FrameMap] = None
         if any(node.op_def is not None and node.op_def.is_control_flow
                for node in graph.nodes.values()):
@@ -150,6 +152,15 @@ class Session:
         name = _name_of(name)
         if not isinstance(name, str):
             raise FetchError(f"a fetch must be a tensor or node name, got {type(name).__name__}")
+        try:
+            return self._resolve_fetch_name(name)
+        except FetchError:
+            aliased = self._aliased(name)
+            if aliased is None:
+                raise
+            return aliased, None
+
+    def _resolve_fetch_name(self, name: str) -> tuple[Optional[TensorRef], Optional[Node]]:
         if name.startswith("^"):
             return None, self._node(name[1:], FetchError, "fetch")
         if ":" in name:
@@ -163,7 +174,22 @@ class Session:
         name = _name_of(name)
         if not isinstance(name, str):
             raise FeedError(f"a feed key must be a tensor name, got {type(name).__name__}")
-        return self._tensor(name, FeedError, "feed")
+        try:
+            return self._tensor(name, FeedError, "feed")
+        except FeedError:
+            aliased = self._aliased(name)
+            if aliased is None:
+                raise
+            return aliased
+
+    def _aliased(self, name: str) -> Optional[TensorRef]:
+        """A tensor named by a node's ``_alias`` attr (an imported model's original name, which
+        may contain any character); exact TensorFlow names always win over aliases."""
+        if self._alias_map is None or self._alias_size != len(self.graph.nodes):
+            self._alias_map = {node.attrs["_alias"]: node.output(0) for node in self.graph
+                               if isinstance(node.attrs.get("_alias"), str) and node.num_outputs}
+            self._alias_size = len(self.graph.nodes)
+        return self._alias_map.get(name)
 
     def _node(self, name: str, error, what: str) -> Node:
         node = self.graph.nodes.get(name)

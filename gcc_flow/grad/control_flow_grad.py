@@ -19,17 +19,19 @@ runs the counter down, pops one iteration's variables, rebuilds the body from th
 
 so it needs only the loop variables and loop invariants, and recomputes the rest. A body with
 stateful or random ops cannot be recomputed and is refused. The region needs the gradient
-walk's region support (``gcc_flow.gradients.register_gradient_region``); the per-op Enter,
-Exit and NextIteration gradients only explain that.
+walk's region support (``gcc_flow.gradients.register_gradient_region``); without it, the
+Switch and Merge of a loop explain that, and Enter/Exit/NextIteration have no gradient.
 """
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
-from gcc_flow import gradients as _gradients_module  # noqa: F401  (the module, for the hook)
-from gcc_flow.control_flow_ops import WhileLoop, while_loop, while_loop_of
-from gcc_flow.framework import Tensor, apply_op
-from gcc_flow.gradients import fill_zeros, register_gradient, register_no_gradient
+from gcc_flow.control_flow_context import flatten, pack
+from gcc_flow.control_flow_ops import WhileLoop, register_loop_nodes, while_loop, while_loop_of
+from gcc_flow.framework import Tensor, apply_op, convert_to_tensor
+from gcc_flow.gradients import fill_zeros, gradients, register_gradient, register_no_gradient
 from schema.dtypes import DType
 from schema.ops.control_flow import FLOW_ROLES
 
@@ -54,8 +56,7 @@ def _switch_grad(op, grad_false, grad_true):
     if _is_loop_op(op):
         return _loop_op_refused(op)
     grads = fill_zeros(op, [grad_false, grad_true])
-    merge_op = "RefMerge" if grads[0].dtype.is_ref else "Merge"
-    return apply_op(merge_op, [grads], name="cond_grad")[0], None
+    return apply_op("Merge", [grads], name="cond_grad")[0], None
 
 
 def _merge_grad(op, grad, _grad_index=None):
@@ -69,12 +70,9 @@ def _merge_grad(op, grad, _grad_index=None):
             for i in range(len(op.inputs))]
 
 
-for _name in ("Switch", "RefSwitch"):
-    register_gradient(_name)(_switch_grad)
-for _name in ("Merge", "RefMerge"):
-    register_gradient(_name)(_merge_grad)
-for _name in ("Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration"):
-    register_gradient(_name)(_loop_op_refused)
+# Enter, Exit and NextIteration have no per-op gradient: a loop is differentiated as a region.
+register_gradient("Switch")(_switch_grad)
+register_gradient("Merge")(_merge_grad)
 for _name in ("LoopCond", "ControlTrigger", "StackV2", "StackPushV2", "StackPopV2",
               "StackCloseV2"):
     register_no_gradient(_name)
@@ -102,6 +100,7 @@ def record_history(loop: WhileLoop) -> tuple[Tensor, list[Tensor]]:
     before = len(graph.ir.nodes)
     with graph.as_default(), graph.name_scope(ctx.scope), graph.control_dependencies(None):
         enter = ctx.enter(_const(0, DType.INT32, "f_count"), "f_count", is_constant=False)
+        enter.op._node.out_shapes[0] = ()
         merge = apply_op("Merge", [[enter, enter]], name="f_count")[0]
         switch = apply_op("Switch", [merge, loop.pivot], name="f_count")
         one = _const(1, DType.INT32, "f_count/one", [loop.body_inputs[0].op])
@@ -126,12 +125,16 @@ def _push_history(loop: WhileLoop, value: Tensor, counter_next: Tensor) -> Tenso
 
 
 def _claim_new_nodes(loop: WhileLoop, before: int, extra: set) -> None:
-    """Nodes made in the loop's frame since ``before`` join the loop (and its region)."""
-    from gcc_flow.control_flow_ops import register_loop_nodes
-    nodes = list(loop.context.graph.ir.nodes.values())[before:]
-    in_frame = {n for n in nodes if n.op not in ("Const", "StackV2")} | extra
-    loop.nodes |= in_frame
-    register_loop_nodes(loop, in_frame)
+    """Nodes made in the loop's frame since ``before`` (Enters, and what reads the loop's
+    nodes) join the loop and its region; the Consts and stacks before the Enters stay out."""
+    claimed = set(extra)
+    for node in list(loop.context.graph.ir.nodes.values())[before:]:
+        deps = [r.node for r in node.inputs] + node.control_inputs
+        if FLOW_ROLES.get(node.op) == "enter" or any(d in loop.nodes or d in claimed
+                                                     for d in deps):
+            claimed.add(node)
+    loop.nodes |= claimed
+    register_loop_nodes(loop, claimed)
 
 
 # -- while_loop: the backward loop ------------------------------------------------------------------
@@ -139,20 +142,23 @@ def _claim_new_nodes(loop: WhileLoop, before: int, extra: set) -> None:
 def _refuse_stateful_body(loop: WhileLoop) -> None:
     for node in loop.nodes:
         op_def = node.op_def
-        if op_def is not None and op_def.has_side_effects and op_def.name not in _HISTORY_OPS:
+        if op_def is not None and op_def.has_side_effects and op_def.name not in _RECOMPUTABLE:
             raise NotImplementedError(
                 f"gradient of while loop {loop.context.frame_name!r}: its body has the stateful "
                 f"op {node.name!r} ({node.op}); the gradient recomputes the body, which would "
                 f"change its effects or random values")
 
 
-_HISTORY_OPS = frozenset({"StackV2", "StackPushV2", "StackPopV2", "StackCloseV2"})
+# Stateful ops a body may hold and still be recomputed: reads of state the loop does not
+# change, and the history this module adds.
+_RECOMPUTABLE = frozenset({"ReadVariableOp", "VarHandleOp", "VariableV2", "StackV2",
+                           "StackPushV2", "StackPopV2", "StackCloseV2"})
 
 
 def while_loop_gradient(loop: WhileLoop, exit_grads: list, captured: list[Tensor]) -> tuple:
     """(gradient per loop variable's initial value, gradient per captured tensor); None where
-    none flows. ``exit_grads``: one per Exit (None: no gradient)."""
-    from gcc_flow.gradients import gradients
+    none flows. ``exit_grads``: one per Exit (None: no gradient). ``captured``: the outside
+    tensors the body refers to (as the body's Python code saw them)."""
     _refuse_stateful_body(loop)
     count, stacks = record_history(loop)
     floats = [k for k, v in enumerate(loop.inputs) if _differentiable(v)]
@@ -198,8 +204,6 @@ def _pop(handle: Tensor, like: Tensor) -> Tensor:
 
 
 def _rebuilt_body(loop: WhileLoop, popped: list[Tensor]) -> list[Tensor]:
-    from gcc_flow.control_flow_context import flatten, pack
-    from gcc_flow.framework import convert_to_tensor
     result = loop.body(*list(pack(loop.structure, popped)))
     if len(loop.structure) == 1 and not isinstance(result, (list, tuple)):
         result = [result]
@@ -211,30 +215,35 @@ def _rebuilt_body(loop: WhileLoop, popped: list[Tensor]) -> list[Tensor]:
 class WhileRegion:
     """A finished gf.while_loop as one unit of the gradient walk.
 
-    region.inputs: outside tensors its nodes read (initial values, captured tensors...);
-    region.outputs: its Exits; region.gradient(grads per output) -> grads per input.
+    region.nodes: the loop's nodes; region.inputs: what its Enters read from outside (initial
+    values, captured tensors); region.outputs: its Exits;
+    region.gradient(one gradient or None per output) -> one per input.
     """
 
     def __init__(self, loop: WhileLoop):
         self.loop = loop
         self.nodes = loop.nodes
         graph = loop.context.graph
-        refs = {}
-        for node in loop.nodes:
-            for ref in node.inputs:
-                if ref.node not in loop.nodes:
-                    refs.setdefault(ref, None)
-        self.inputs = [graph._tensor(r) for r in refs]
+        # The body's code saw each entering tensor as it was when the loop was built; an
+        # enclosing cond may since have gated it (x -> Switch(x):1).
+        self._seen_as = [(enter.op.inputs[0], original, ("var", k)) for k, (enter, original)
+                         in enumerate(zip(loop.enters, loop.inputs))]
+        gates = [(ref, gate) for ref, gate in loop.context.gates.items()
+                 if gate.op._node in loop.nodes]
+        self._seen_as += [(gate.op.inputs[0], graph._tensor(ref), ("cap", j))
+                          for j, (ref, gate) in enumerate(gates)]
+        unique = {t._ref: t for t, _, _ in self._seen_as}
+        self.inputs = list(unique.values())
         self.outputs = list(loop.exits)
 
     def gradient(self, grads: list) -> list:
-        loop = self.loop
-        captured = [t for t in self.inputs if not any(t._ref == v._ref for v in loop.inputs)]
-        var_grads, cap_grads = while_loop_gradient(loop, list(grads), captured)
+        captured = [original for _, original, (kind, _) in self._seen_as if kind == "cap"]
+        var_grads, cap_grads = while_loop_gradient(self.loop, list(grads), captured)
+        found = {"var": var_grads, "cap": cap_grads}
         total: dict = {}
-        for t, g in list(zip(loop.inputs, var_grads)) + list(zip(captured, cap_grads)):
-            if g is not None:
-                total.setdefault(t._ref, []).append(g)
+        for current, _, (kind, index) in self._seen_as:
+            if found[kind][index] is not None:
+                total.setdefault(current._ref, []).append(found[kind][index])
         return [_sum(total.get(t._ref)) for t in self.inputs]
 
 
@@ -254,6 +263,8 @@ def find_while_region(node):
     return loop.region
 
 
-_register_region = getattr(_gradients_module, "register_gradient_region", None)
+# The gradient walk differentiates a region as one unit once it supports regions.
+_register_region = getattr(importlib.import_module("gcc_flow.gradients"),
+                           "register_gradient_region", None)
 if callable(_register_region):
     _register_region(find_while_region)

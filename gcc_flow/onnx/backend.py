@@ -111,10 +111,10 @@ class GccFlowBackend(Backend):
         graph_inputs = [onnx.helper.make_tensor_value_info(
             name, onnx.helper.np_dtype_to_tensor_dtype(v.dtype), v.shape)
             for name, v in zip([n for n in node.input if n], values)]
-        graph_outputs = [onnx.helper.make_empty_tensor_value_info(n) for n in node.output if n]
-        graph = onnx.helper.make_graph([node], "run_node", graph_inputs, graph_outputs)
+        graph = onnx.helper.make_graph([node], "run_node", graph_inputs, [])
         model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("",
                                                                                       opset)])
+        _type_outputs(model, [n for n in node.output if n])
         return cls.run_model(model, values, device, **kwargs)
 
     @classmethod
@@ -123,6 +123,19 @@ class GccFlowBackend(Backend):
             return Device(device).type == DeviceType.CPU
         except (AttributeError, ValueError):
             return False
+
+
+def _type_outputs(model: onnx.ModelProto, names: list[str]) -> None:
+    """Declares the outputs with the types onnx's shape inference gives them."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except Exception as err:  # InferenceError, ValidationError
+        raise OnnxImportError(f"run_node: cannot infer the outputs' types: {err}") from None
+    known = {info.name: info for info in inferred.graph.value_info}
+    for name in names:
+        if name not in known:
+            raise OnnxImportError(f"run_node: cannot infer the type of output {name!r}")
+        model.graph.output.append(known[name])
 
 
 prepare = GccFlowBackend.prepare

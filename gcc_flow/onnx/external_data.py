@@ -271,7 +271,12 @@ def _open_inside(root: str, parts: list[str], where: str) -> int:
 
 def _open_component(name: str, flags: int, dir_fd: int, shown: str, where: str,
                     kind: str) -> int:
+    """os.open relative to ``dir_fd``; a symlink is named as such (lstat first, for the
+    message; O_NOFOLLOW makes the refusal race-free)."""
     try:
+        if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            raise OnnxImportError(f"{where}: external data location {shown!r}: {kind} {name!r} "
+                                  f"is a symbolic link")
         return os.open(name, flags, dir_fd=dir_fd)
     except OSError as err:
         reason = ("is a symbolic link" if err.errno in (errno.ELOOP, errno.EMLINK) else

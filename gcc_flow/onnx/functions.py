@@ -11,6 +11,7 @@ are removed first.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Optional
 
 import onnx
@@ -35,7 +36,7 @@ def convert_node(ctx: ConvertContext, node: onnx.NodeProto, depth: int = 0) -> N
     fn = find_converter(node.op_type, opset, domain)
     failure: Optional[NotSupported] = None
     if fn is not None:
-        mark = set(ctx.graph.ir.nodes)
+        mark = len(ctx.graph.ir.nodes)  # nodes are only added while converting: a tail mark
         try:
             _run_converter(ctx, node, fn)
             return
@@ -80,10 +81,10 @@ def _scope_name(node: onnx.NodeProto) -> str:
     return sanitize_name(node.name or node.op_type, node.op_type)
 
 
-def _rollback(ctx: ConvertContext, mark: set) -> None:
-    """Removes the nodes a failed converter created, newest first."""
+def _rollback(ctx: ConvertContext, mark: int) -> None:
+    """Removes the nodes a failed converter created (those after ``mark``), newest first."""
     ir = ctx.graph.ir
-    for name in reversed([n for n in ir.nodes if n not in mark]):
+    for name in reversed(list(itertools.islice(ir.nodes, mark, None))):
         node = ir.nodes[name]
         for ctl in list(node.control_inputs):
             ir.remove_control_input(node, ctl)
@@ -142,9 +143,8 @@ def _type_proto(ctx: ConvertContext, name: str) -> onnx.TypeProto:
         elem = dtype_to_onnx(tensor.dtype)
     except GccFlowError:
         elem = 0
-    shape = None if tensor.shape is None else [d if d is not None else None
-                                               for d in tensor.shape]
-    return helper.make_tensor_type_proto(elem, shape)
+    return helper.make_tensor_type_proto(elem, None if tensor.shape is None
+                                         else list(tensor.shape))
 
 
 def _expand(node: onnx.NodeProto, proto: onnx.FunctionProto, schema,

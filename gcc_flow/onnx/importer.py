@@ -22,6 +22,7 @@ import stat
 from typing import Optional, Union
 
 import onnx
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError as _ProtoDecodeError
 
 from gcc_flow.framework import Graph, Tensor, apply_op
@@ -139,6 +140,21 @@ def _parse(data: bytes, what: str) -> onnx.ModelProto:
     return proto
 
 
+def _check_text(model: onnx.ModelProto) -> None:
+    """Every string field must be valid UTF-8: proto2 hands invalid bytes through as bytes."""
+    stack: list = [model]
+    while stack:
+        message = stack.pop()
+        for field, value in message.ListFields():
+            if field.type == FieldDescriptor.TYPE_MESSAGE:
+                stack.extend(value if field.is_repeated else [value])
+            elif field.type == FieldDescriptor.TYPE_STRING:
+                for text in (value if field.is_repeated else [value]):
+                    if not isinstance(text, str):
+                        raise OnnxImportError(f"invalid UTF-8 in {message.DESCRIPTOR.name}."
+                                              f"{field.name}: {bytes(text)[:60]!r}")
+
+
 def check_model(model: onnx.ModelProto) -> dict[str, int]:
     """The opsets by domain ("" for the default); OnnxImportError for an unusable model."""
     newest_ir = onnx.IR_VERSION
@@ -151,6 +167,7 @@ def check_model(model: onnx.ModelProto) -> dict[str, int]:
     if model.ir_version < 3:
         raise NotSupported(f"not supported: ir_version {model.ir_version} (below 3, which has "
                            f"no opset_import)")
+    _check_text(model)
     opsets: dict[str, int] = {}
     for entry in model.opset_import:
         domain = "" if entry.domain in _DEFAULT_DOMAINS else entry.domain

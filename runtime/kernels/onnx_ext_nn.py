@@ -147,3 +147,25 @@ def _crop(full: np.ndarray, plans: list) -> np.ndarray:
         target.append(slice(lo - crop, hi - crop))
     out[tuple(target)] = full[tuple(source)]
     return out
+
+
+# -- OnnxDropout ---------------------------------------------------------------------------------------
+
+@kernel("OnnxDropout")
+def dropout(ctx: KernelContext):
+    """ONNX Dropout: the identity unless training_mode with a non-zero ratio; then each element
+    is kept when a uniform draw in [0, 1) is >= ratio and scaled by 1 / (1 - ratio). With a
+    ``seed`` the draws come from numpy's RandomState(seed), so every run gives the same mask."""
+    seed = ctx.attr("seed", 0) if ctx.attr("has_seed", False) else None
+
+    def run(x, ratio, training):
+        ratio, training = float(np.asarray(ratio).reshape(-1)[0]), bool(np.asarray(training))
+        if not training or ratio == 0:
+            return x.copy(), np.ones(x.shape, bool)
+        if not 0 <= ratio < 1:
+            raise ctx.fail(f"ratio must be in [0, 1), got {ratio}")
+        draws = (np.random.RandomState(seed).uniform(0, 1.0, x.shape) if seed is not None
+                 else np.random.default_rng().uniform(0, 1.0, x.shape))
+        mask = draws >= ratio
+        return (mask * x * (1 / (1 - ratio))).astype(x.dtype), mask
+    return run

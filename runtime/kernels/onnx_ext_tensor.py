@@ -167,3 +167,63 @@ def unique(ctx: KernelContext):
             first, counts, inverse = first[order], counts[order], rank[inverse]
         return y, first.astype(np.int64), inverse.astype(np.int64), counts.astype(np.int64)
     return run
+
+
+# -- run-time axes and pads ------------------------------------------------------------------------
+
+def _axes_list(ctx: KernelContext, axes: np.ndarray, rank: int) -> list:
+    values = [int(a) for a in axes.reshape(-1)]
+    if any(not -rank <= a < rank for a in values) or len({a % rank for a in values}) != \
+            len(values):
+        raise ctx.fail(f"axes {values} are out of range or repeated for rank {rank}")
+    return [a % rank for a in values]
+
+
+@kernel("OnnxSqueeze")
+def squeeze(ctx: KernelContext):
+    def run(x, axes):
+        chosen = _axes_list(ctx, axes, x.ndim)
+        bad = [a for a in chosen if x.shape[a] != 1]
+        if bad:
+            raise ctx.fail(f"cannot squeeze axes {bad} of shape {list(x.shape)}: not size 1")
+        return np.squeeze(x, axis=tuple(chosen)) if chosen else np.squeeze(x)
+    return run
+
+
+@kernel("OnnxUnsqueeze")
+def unsqueeze(ctx: KernelContext):
+    return lambda x, axes: np.expand_dims(x, tuple(_axes_list(ctx, axes, x.ndim + axes.size)))
+
+
+_PAD_MODES = {"reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+
+
+@kernel("OnnxPad")
+def pad(ctx: KernelContext):
+    """ONNX Pad with run-time pads and axes; negative pads crop before padding."""
+    mode = ctx.attr("mode", "constant")
+
+    def run(x, pads, value, axes):
+        chosen = _axes_list(ctx, axes, x.ndim) if axes.size else list(range(x.ndim))
+        values = [int(p) for p in pads.reshape(-1)]
+        if len(values) != 2 * len(chosen):
+            raise ctx.fail(f"pads {values} must hold 2 values for each of the axes {chosen}")
+        widths = [[0, 0] for _ in range(x.ndim)]
+        for i, a in enumerate(chosen):
+            widths[a] = [values[i], values[i + len(chosen)]]
+        crop = tuple(slice(max(-b, 0), x.shape[a] - max(-e, 0)) for a, (b, e) in
+                     enumerate(widths))
+        x = x[crop]
+        widths = [(max(b, 0), max(e, 0)) for b, e in widths]
+        check_budget(ctx, [d + b + e for d, (b, e) in zip(x.shape, widths)], x.dtype)
+        if mode == "constant":
+            fill = value.reshape(-1)[0] if value.size else 0
+            return np.pad(x, widths, constant_values=fill)
+        if any((b or e) and d == 0 for d, (b, e) in zip(x.shape, widths)):
+            raise ctx.fail(f"cannot pad an empty axis with mode {mode!r}")
+        if mode == "reflect" and any(b >= d or e >= d for d, (b, e) in zip(x.shape, widths)
+                                     if b or e):
+            raise ctx.fail(f"reflect pads {widths} must be smaller than the dims "
+                           f"{list(x.shape)}")
+        return np.pad(x, widths, mode=_PAD_MODES[mode])
+    return run

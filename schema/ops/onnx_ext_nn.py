@@ -255,3 +255,11 @@ op("OnnxResize", inputs=["x: T", "roi: float", "scales: float", "sizes: int64"],
           "keep_aspect_ratio_policy: {'stretch', 'not_larger', 'not_smaller'} = 'stretch'",
           "T: {half, bfloat16, float, double, int8, uint8, int16, uint16, int32, int64}"],
    shape=_resize_shape)
+
+
+# -- Dropout -------------------------------------------------------------------------------------------
+
+op("OnnxDropout", inputs=["data: T", "ratio: float", "training_mode: bool"],
+   outputs=["output: T", "mask: bool"],
+   attrs=["seed: int = 0", "has_seed: bool = false", f"T: {_FLOATS}"],
+   shape=lambda ctx: [ctx.shape(0), ctx.shape(0)], random=True)

@@ -114,3 +114,64 @@ op("OnnxUnique", inputs=["x: T"],
    outputs=["y: T", "indices: int64", "inverse_indices: int64", "counts: int64"],
    attrs=["sorted: bool = true", "axis: int = 0", "has_axis: bool = false", "T: type"],
    shape=_unique_shape)
+
+
+# -- run-time axes and pads: what the TF mappings need as constants ---------------------------------
+
+def _axes_value(ctx, i: int):
+    value = ctx.value(i)
+    return None if value is None else [int(v) for v in value.reshape(-1)]
+
+
+def _squeeze_shape(ctx):
+    shape, axes = ctx.shape(0), _axes_value(ctx, 1)
+    if shape is None or axes is None:
+        return [None]
+    rank = len(shape)
+    if any(not -rank <= a < rank for a in axes):
+        raise ctx.fail(f"axes {axes} are out of range for rank {rank}")
+    drop = {a % rank for a in axes} if axes else {i for i, d in enumerate(shape) if d == 1}
+    if not axes and None in shape:
+        return [None]
+    return [tuple(d for i, d in enumerate(shape) if i not in drop)]
+
+
+def _unsqueeze_shape(ctx):
+    shape, axes = ctx.shape(0), _axes_value(ctx, 1)
+    count = ctx.shape(1)[0] if ctx.shape(1) is not None and len(ctx.shape(1)) == 1 else None
+    if shape is None or count is None:
+        return [None]
+    if axes is None:
+        return [(None,) * (len(shape) + count)]
+    rank = len(shape) + len(axes)
+    if any(not -rank <= a < rank for a in axes) or len({a % rank for a in axes}) != len(axes):
+        raise ctx.fail(f"axes {axes} are out of range or repeated for output rank {rank}")
+    dims = iter(shape)
+    new = {a % rank for a in axes}
+    return [tuple(1 if i in new else next(dims) for i in range(rank))]
+
+
+op("OnnxSqueeze", inputs=["x: T", "axes: int64"], outputs=["y: T"], attrs=["T: type"],
+   shape=_squeeze_shape)
+op("OnnxUnsqueeze", inputs=["x: T", "axes: int64"], outputs=["y: T"], attrs=["T: type"],
+   shape=_unsqueeze_shape)
+
+
+def _pad_shape(ctx):
+    shape = ctx.shape(0)
+    pads, axes = _axes_value(ctx, 1), _axes_value(ctx, 3)
+    if shape is None or pads is None or axes is None:
+        return [None if shape is None else (None,) * len(shape)]
+    axes = axes or list(range(len(shape)))
+    if len(pads) != 2 * len(axes):
+        raise ctx.fail(f"pads {pads} must hold 2 values for each of the axes {axes}")
+    out = list(shape)
+    for i, a in enumerate(axes):
+        a %= len(shape)
+        out[a] = None if out[a] is None else out[a] + pads[i] + pads[i + len(axes)]
+    return [tuple(out)]
+
+
+op("OnnxPad", inputs=["x: T", "pads: int64", "constant_value: T", "axes: int64"],
+   outputs=["y: T"], attrs=["mode: {'constant', 'reflect', 'edge', 'wrap'} = 'constant'",
+                            "T: type"], shape=_pad_shape)

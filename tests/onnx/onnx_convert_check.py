@@ -1,4 +1,5 @@
-"""Test helper for the converter tests: a one-node ONNX model run by gcc-flow and onnxruntime.
+"""Test helper for the converter tests: a one-node ONNX model run by gcc-flow and onnxruntime
+(or onnx's reference implementation where onnxruntime refuses the case).
 
     outs = compare("Gemm", [a, b, Init(c)], transB=1)   # asserts gcc-flow == onnxruntime
 
@@ -19,7 +20,8 @@ from onnx import helper, numpy_helper
 import gcc_flow as gf
 from gcc_flow.onnx.importer import import_graph
 
-__all__ = ["Init", "make_model", "run_gcc_flow", "run_onnxruntime", "compare"]
+__all__ = ["Init", "make_model", "run_gcc_flow", "run_onnxruntime", "compare",
+           "import_one_node"]
 
 
 @dataclasses.dataclass
@@ -29,7 +31,7 @@ class Init:
 
 
 def make_model(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 18,
-               domain: str = "", **attrs) -> tuple[onnx.ModelProto, dict]:
+               domain: str = "", node_name: str = "", **attrs) -> tuple[onnx.ModelProto, dict]:
     """A model with one node; returns it and the feeds for its graph inputs."""
     names, graph_inputs, inits, feeds = [], [], [], {}
     for i, value in enumerate(inputs):
@@ -46,7 +48,7 @@ def make_model(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 
             graph_inputs.append(helper.make_tensor_value_info(name, elem, value.shape))
             feeds[name] = value
     outputs = [f"out{i}" for i in range(n_outputs)]
-    node = helper.make_node(op_type, names, outputs, domain=domain, **attrs)
+    node = helper.make_node(op_type, names, outputs, domain=domain, name=node_name, **attrs)
     graph = helper.make_graph([node], "one_node", graph_inputs,
                               [helper.make_empty_tensor_value_info(o) for o in outputs],
                               initializer=inits)
@@ -81,12 +83,19 @@ def _type_outputs(model: onnx.ModelProto, values: list) -> None:
             output.name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape))
 
 
+def run_reference(model: onnx.ModelProto, feeds: dict) -> list:
+    """onnx's own Python reference implementation (for what onnxruntime does not run)."""
+    from onnx.reference import ReferenceEvaluator
+    return ReferenceEvaluator(model).run(None, feeds)
+
+
 def compare(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 18,
             rtol: float = 1e-5, atol: float = 1e-5, check: Optional[Sequence[int]] = None,
-            **attrs) -> list:
-    """Runs both and asserts equal dtypes, shapes and values (outputs in ``check``, default all)."""
+            reference: bool = False, **attrs) -> list:
+    """Runs both and asserts equal dtypes, shapes and values (outputs in ``check``, default all).
+    ``reference``: compare with onnx's reference implementation instead of onnxruntime."""
     model, feeds = make_model(op_type, inputs, n_outputs, opset, **attrs)
-    theirs = run_onnxruntime(model, feeds)
+    theirs = (run_reference if reference else run_onnxruntime)(model, feeds)
     _type_outputs(model, theirs)
     ours = run_gcc_flow(model, feeds)
     for i in (range(n_outputs) if check is None else check):
@@ -98,3 +107,14 @@ def compare(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 18,
         else:
             np.testing.assert_array_equal(got, want, err_msg=op_type)
     return ours
+
+
+def import_one_node(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 18,
+                    out_type: int = onnx.TensorProto.FLOAT, **attrs):
+    """Imports (without running) a one-node model whose outputs are declared ``out_type`` of
+    unknown shape; returns the importer's ImportResult."""
+    model, _ = make_model(op_type, inputs, n_outputs, opset, **attrs)
+    for output in model.graph.output:
+        output.type.tensor_type.elem_type = out_type
+        output.type.tensor_type.shape.SetInParent()
+    return import_graph(model)

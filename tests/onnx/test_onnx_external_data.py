@@ -131,7 +131,8 @@ def test_bytes_without_base_dir_are_refused(folder, monkeypatch):
     ("data.bin\x00", "NUL"),
     ("C:secret.bin", "absolute"),
     ("", "without a location"),
-    ("/", "names no file"),
+    ("/", "absolute"),
+    ("./.", "names no file"),
 ])
 def test_bad_locations(folder, monkeypatch, location, match):
     model_dir, secret = folder

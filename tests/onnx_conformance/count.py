@@ -76,7 +76,7 @@ def _print_uncovered(outcomes: dict) -> None:
             passing_ops.update(ops)
     for name, outcome in outcomes.items():
         if outcome.kind == "unsupported":
-            match = re.match(r"not supported: (\S+)", outcome.message)
+            match = re.match(r"not supported: ([A-Z]\S*|\S+ \S+)", outcome.message)
             if match:
                 blocked[match.group(1)] += 1
     if blocked:

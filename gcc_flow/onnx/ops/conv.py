@@ -12,6 +12,8 @@ rearranged at import (OIHW -> HWIO); 1-D convs get a unit height (ExpandDims / S
     Conv(group g)                               -> Conv2D with filter [k,k,C/g,O] (TF groups)
     ConvTranspose(2-D, group 1)                 -> Conv2DBackpropInput (+ Pad for extra zeros)
     ConvTranspose(1-D/3-D, groups, odd pads)    -> OnnxConvTranspose (channels-first)
+    Conv(3-D and higher)                        -> OnnxConv (channels-first, any rank)
+    ConvInteger(x, w, zero points)              -> the same on int32 after subtracting them
 
 SAME_UPPER is TensorFlow's SAME; SAME_LOWER and explicit pads become EXPLICIT paddings.
 Pooling is in gcc_flow/onnx/ops/pool.py.
@@ -23,7 +25,8 @@ import numpy as np
 from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (
-    const, expand_dims, known_rank, reshape, squeeze, static_shape, transpose)
+    cast, const, expand_dims, known_rank, reshape, squeeze, static_shape, transpose)
+from schema.dtypes import DType
 from schema.ops.onnx_ext_nn import conv_transpose_window, pool_window
 
 __all__ = ["window_params", "tf_padding", "to_nhwc", "from_nhwc", "TO_NHWC", "TO_NCHW"]
@@ -104,14 +107,48 @@ def _weights(ctx, w, perm, shape=None):
 @converter("Conv", since=1)
 def conv(ctx, node) -> list:
     x, w, b = (ctx.input(node, i) for i in range(3))
+    return [_conv(ctx, node, x, w, b)]
+
+
+@converter("ConvInteger", since=10)
+def conv_integer(ctx, node) -> list:
+    """(x - x_zero_point) conv (w - w_zero_point) in int32; w's zero point may be per output
+    channel. The subtraction comes first, so padding with zeros pads with the zero point."""
+    x, w, x_zero, w_zero = (ctx.input(node, i) for i in range(4))
+    x, w = cast(x, DType.INT32), cast(w, DType.INT32)
+    if x_zero is not None:
+        x = apply_op("Sub", [x, cast(x_zero, DType.INT32)])
+    if w_zero is not None:
+        w_zero = cast(w_zero, DType.INT32)
+        if w_zero.shape is not None and len(w_zero.shape) == 1:
+            w_zero = reshape(ctx, w_zero, [-1] + [1] * (known_rank(ctx, node, w) - 1))
+        w = apply_op("Sub", [w, w_zero])
+    return [_conv(ctx, node, x, w, None)]
+
+
+def _conv(ctx, node, x, w, b):
     rank = known_rank(ctx, node, x)
-    if rank not in (3, 4):
-        raise ctx.unsupported(node, f"on rank-{rank} input (1-D and 2-D convolutions only)")
+    if rank < 3:
+        raise ctx.fail(node, f"input must be [N, C, D1, ...], got rank {rank}")
     params = window_params(ctx, node, x, w)
+    if rank > 4:
+        return _conv_nd(ctx, node, x, w, b, params)
     if rank == 3:
         x, w, params = expand_dims(ctx, x, 2), expand_dims(ctx, w, 2), as_2d(params)
     y = _conv2d(ctx, node, x, w, b, params)
-    return [squeeze(y, [2]) if rank == 3 else y]
+    return squeeze(y, [2]) if rank == 3 else y
+
+
+def _conv_nd(ctx, node, x, w, b, params: dict):
+    """3-D and higher: the channels-first OnnxConv extension op (+ bias)."""
+    attrs = {"kernel_shape": params["kernel"], "strides": params["strides"],
+             "dilations": params["dilations"],
+             "pads": [p[0] for p in params["pads"]] + [p[1] for p in params["pads"]],
+             "auto_pad": params["auto_pad"], "group": ctx.attr(node, "group", 1)}
+    y = apply_op("OnnxConv", [x, w], attrs)
+    if b is not None:
+        y = apply_op("AddV2", [y, reshape(ctx, b, [-1] + [1] * (len(params["kernel"])))])
+    return y
 
 
 def _conv2d(ctx, node, x, w, b, params: dict):
@@ -126,7 +163,7 @@ def _conv2d(ctx, node, x, w, b, params: dict):
              "data_format": "NHWC",
              **tf_padding(ctx, node, params, None if x.shape is None else x.shape[2:])}
     xt = to_nhwc(ctx, x)
-    if group > 1 and in_per_group == 1:
+    if group > 1 and in_per_group == 1 and x.dtype.is_floating:
         mult = out_c // group
         filt = _weights(ctx, w, (2, 3, 0, 1), (group, mult) + tuple(w_shape[2:]))
         y = apply_op("DepthwiseConv2dNative", [xt, filt], attrs)

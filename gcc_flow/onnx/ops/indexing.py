@@ -257,8 +257,11 @@ def one_hot(ctx, node) -> list:
     indices = apply_op("SelectV2", [negative, apply_op("AddV2", [indices, depth_i64]), indices])
     off = strided_slice(ctx, values, [0], [1], [1], shrink_axis_mask=1)
     on = strided_slice(ctx, values, [1], [2], [1], shrink_axis_mask=1)
+    axis = ctx.attr(node, "axis", -1)
+    if axis < -1:   # TF's OneHot takes -1 or a non-negative axis of the output
+        axis = norm_axis(ctx, node, axis, known_rank(ctx, node, indices) + 1)
     return [apply_op("OneHot", [indices, cast(depth_i64, DType.INT32), on, off],
-                     {"axis": ctx.attr(node, "axis", -1)})]
+                     {"axis": axis})]
 
 
 @converter("Unique", since=11)

@@ -5,6 +5,7 @@ SpaceToDepth.
     MatMul(f32[2,3,4], f32[4,5])       -> BatchMatMulV2 (numpy broadcasting of the batch dims)
     MatMul(f32[4], f32[4,5])           -> Squeeze(MatMul(ExpandDims(a, 0), b), [-2])
     Dropout(x) (inference)             -> Identity(x), mask = Const true / Fill(Shape(x), true)
+    Dropout(x, ratio, training_mode)   -> OnnxDropout (random; numpy's RandomState(seed))
     LRN(x, size=3)                     -> Transpose(LRN(Transpose(x)) depth_radius=1 alpha=a/3)
     DepthToSpace(x, mode=DCR)          -> Transpose(DepthToSpace(Transpose(x)))  (CRD: the
                                           channels are first permuted to DCR order)
@@ -18,7 +19,7 @@ from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.conv import from_nhwc, to_nhwc
 from gcc_flow.onnx.ops.tf_graph import (
-    cast, const, expand_dims, known_rank, same_type_const, shape_of, squeeze,
+    cast, const, expand_dims, known_rank, reshape, same_type_const, shape_of, squeeze,
     static_scalar, static_shape, strided_slice)
 from schema.dtypes import DType
 
@@ -88,23 +89,30 @@ def matmul_integer(ctx, node) -> list:
 
 @converter("Dropout", since=1)
 def dropout(ctx, node) -> list:
-    """Inference: the input unchanged and an all-true mask. Training with a non-zero ratio
-    would need ONNX's random draw, which nothing can reproduce: refused."""
+    """Inference: the input unchanged and an all-true mask. Training (opset 12's
+    training_mode input, true or known only at run time) -> OnnxDropout, seeded by ``seed``."""
     x = ctx.input(node, 0)
-    if ctx.opset >= 12:
-        training = ctx.input(node, 2)
-        mode = False if training is None else static_scalar(ctx, training)
-        ratio_t = ctx.input(node, 1)
-        ratio = 0.5 if ratio_t is None else static_scalar(ctx, ratio_t)
-        if mode is None or (mode and ratio != 0):
-            raise ctx.unsupported(node, "in training mode (random masks)")
-    elif ctx.opset < 7 and not ctx.attr(node, "is_test", 0):
+    if ctx.opset >= 12 and ctx.input(node, 2) is not None and \
+            static_scalar(ctx, ctx.input(node, 2)) is not False:
+        return _training_dropout(ctx, node, x)
+    if ctx.opset < 7 and not ctx.attr(node, "is_test", 0):
         raise ctx.unsupported(node, "in training mode (is_test=0)")
     outs = [apply_op("Identity", [x])]
     if len(node.output) > 1 and node.output[1]:
         mask_type = x.dtype.base if ctx.opset < 10 else DType.BOOL
         outs.append(_ones(ctx, x, mask_type))
     return outs
+
+
+def _training_dropout(ctx, node, x) -> list:
+    ratio = ctx.input(node, 1)
+    ratio = const(ctx, np.float32(0.5)) if ratio is None else \
+        reshape(ctx, cast(ratio, DType.FLOAT), [])
+    training = reshape(ctx, cast(ctx.input(node, 2), DType.BOOL), [])
+    seed = ctx.attr(node, "seed")
+    attrs = {"has_seed": seed is not None, "seed": int(seed or 0)}
+    outs = apply_op("OnnxDropout", [x, ratio, training], attrs)
+    return list(outs[:len(node.output)])
 
 
 def _ones(ctx, x, dtype: DType):
@@ -181,6 +189,18 @@ def space_to_depth(ctx, node) -> list:
     x = ctx.input(node, 0)
     if known_rank(ctx, node, x) != 4:
         raise ctx.fail(node, f"input must be 4-D, got shape {list(x.shape)}")
-    y = apply_op("SpaceToDepth", [to_nhwc(ctx, x)], {"block_size": ctx.attr(node, "blocksize")})
-    return [from_nhwc(ctx, y)]
+    b = ctx.attr(node, "blocksize")
+    y = from_nhwc(ctx, apply_op("SpaceToDepth", [to_nhwc(ctx, x)], {"block_size": b}))
+    if ctx.attr(node, "mode", "DCR") == "CRD":
+        y = _dcr_to_crd(ctx, node, y, b)
+    return [y]
+
+
+def _dcr_to_crd(ctx, node, y, b: int):
+    """Reorders channels (i*b + j) * C + c (TF's order) to c * b*b + i*b + j (CRD)."""
+    channels = y.shape[1]
+    if channels is None:
+        raise ctx.unsupported(node, "CRD mode on an unknown channel count")
+    order = np.arange(channels).reshape(b * b, channels // (b * b)).T.reshape(-1)
+    return apply_op("GatherV2", [y, const(ctx, order.astype(np.int64)), const(ctx, np.int32(1))])
 

@@ -8,7 +8,8 @@
 
 ONNX pads are [x1_begin, x2_begin, ..., x1_end, x2_end, ...] over ``axes`` (all axes by default).
 Negative pads crop. Edge and wrap padding gather the clamped / wrapped positions per axis (they
-need the padded dims known at import); run-time pads work for constant mode.
+need the padded dims known at import); pads or axes known only at run time go to the OnnxPad
+extension op.
 """
 from __future__ import annotations
 
@@ -17,8 +18,7 @@ import numpy as np
 from gcc_flow.framework import Tensor, apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (
-    const, known_rank, norm_axes, reshape, static_ints, static_shape, strided_slice, to_int64,
-    transpose)
+    cast, const, known_rank, norm_axes, static_ints, static_shape, strided_slice, to_int64)
 
 __all__: list = []   # converters register themselves
 
@@ -42,7 +42,7 @@ def _pad_inputs(ctx, node):
     axes_t = ctx.input(node, 3) if ctx.opset >= 18 else None
     axes = None if axes_t is None else static_ints(ctx, axes_t)
     if axes_t is not None and axes is None:
-        raise ctx.unsupported(node, "with axes computed at run time")
+        return pads_t, ctx.input(node, 2), axes_t
     return (pads if pads is not None else pads_t), ctx.input(node, 2), axes
 
 
@@ -54,12 +54,9 @@ def pad(ctx, node) -> list:
     if mode not in ("constant", "reflect", "edge", "wrap"):
         raise ctx.unsupported(node, f"mode {mode!r}")
     pads, value, axes = _pad_inputs(ctx, node)
+    if isinstance(pads, Tensor) or isinstance(axes, Tensor):
+        return [_run_time_pad(ctx, x, pads, value, axes, mode)]
     value = _constant_value(ctx, x, value)
-    if not isinstance(pads, list):
-        if mode != "constant" or axes is not None:
-            raise ctx.unsupported(node, f"mode {mode!r} or axes with pads computed at run time")
-        pairs = transpose(ctx, reshape(ctx, to_int64(ctx, pads), [2, rank]), [1, 0])
-        return [_pad_constant(ctx, x, pairs, value)]
     axes = list(range(rank)) if axes is None else norm_axes(ctx, node, axes, rank)
     if len(pads) != 2 * len(axes):
         raise ctx.fail(node, f"pads {pads} must hold 2 values for each of the axes {axes}")
@@ -76,6 +73,22 @@ def pad(ctx, node) -> list:
         return [apply_op("MirrorPad", [x, const(ctx, np.array(pairs, np.int64))],
                          {"mode": "REFLECT"})]
     return [_pad_by_gather(ctx, node, x, pairs, _GATHER_MODES[mode])]
+
+
+def _run_time_pad(ctx, x, pads, value, axes, mode: str):
+    """Pads (or axes) known only at run time: OnnxPad, which reads them when it runs."""
+    as_tensor = [const(ctx, np.array(v, np.int64)) if isinstance(v, list) else
+                 (to_int64(ctx, v, flatten=True) if v is not None else v) for v in (pads, axes)]
+    pads_t, axes_t = as_tensor
+    if axes_t is None:
+        axes_t = const(ctx, np.zeros((0,), np.int64))
+    if value is None:
+        value_t = const(ctx, np.zeros((0,), x.dtype.np))
+    elif isinstance(value, Tensor):
+        value_t = cast(value, x.dtype.base)
+    else:
+        value_t = const(ctx, np.array([value], x.dtype.np))
+    return apply_op("OnnxPad", [x, pads_t, value_t, axes_t], {"mode": mode})
 
 
 def _constant_value(ctx, x, value):

@@ -7,8 +7,9 @@
         -> ExpandDims(d - 1 - ArgMax(reverse(x, 1), 1), 1)
 
 Axes are an attr before opset 13 (ReduceSum) / 18 (the others) and an optional input after.
-No axes, or an empty list, reduces over every axis unless noop_with_empty_axes=1, when it is
-the identity (TensorFlow's meaning of an empty axis list). An axes input only known at run time
+No axes, or an empty list, reduces over every axis unless noop_with_empty_axes=1, when the
+reduction step is the identity (TensorFlow's meaning of an empty axis list) while composite
+reductions keep their other steps: ReduceSumSquare(x, noop) -> x * x. An axes input only known at run time
 with noop_with_empty_axes=0 is handled in the graph: Slice(Concat(axes, range(rank)),
 0, n or rank).
 """
@@ -32,7 +33,8 @@ def _all_axes(x):
 
 
 def _axes(ctx: ConvertContext, node, x, input_since: int):
-    """The axes tensor to reduce over, or None for "no reduction" (identity)."""
+    """The axes tensor to reduce over (empty for noop_with_empty_axes: TensorFlow reduces
+    over nothing then, and composite reductions still apply their other steps)."""
     noop = bool(ctx.attr(node, "noop_with_empty_axes", 0))
     if ctx.opset >= input_since:
         given = ctx.input(node, 1)
@@ -42,9 +44,10 @@ def _axes(ctx: ConvertContext, node, x, input_since: int):
         axes = None if static is None else static.reshape(-1).tolist()
     else:
         axes = ctx.attr(node, "axes")
-    if not axes:
-        return None if noop else _all_axes(x)
-    return apply_op("Const", [], {"value": np.asarray(axes, np.int64), "dtype": DType.INT64})
+    if not axes and not noop:
+        return _all_axes(x)
+    return apply_op("Const", [], {"value": np.asarray(axes or [], np.int64),
+                                  "dtype": DType.INT64})
 
 
 def _empty_means_all(x, axes):
@@ -100,8 +103,6 @@ def _reduction_converter(op_type: str, input_since: int):
         x = ctx.input(node, 0)
         keep = bool(ctx.attr(node, "keepdims", 1))
         axes = _axes(ctx, node, x, input_since)
-        if axes is None:
-            return [apply_op("Identity", [x])]
         if x.dtype == DType.BOOL and op_type not in ("ReduceMax", "ReduceMin"):
             raise ctx.unsupported(node, "for dtype bool")
         if needs_float and x.dtype.is_integer:  # computed in float64, as ONNX's reference

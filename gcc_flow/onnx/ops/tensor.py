@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from gcc_flow.framework import apply_op
+from gcc_flow.framework import Tensor, apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (
     cast, concat, const, dim_of, expand_dims, known_rank, norm_axes, norm_axis, onnx_dtype,
@@ -28,14 +28,6 @@ __all__: list = []   # converters register themselves; nothing to import from he
 
 
 # -- Reshape, Flatten -----------------------------------------------------------------------------
-
-@converter("Reshape", since=1)
-def reshape_v1(ctx, node) -> list:
-    shape = ctx.attr(node, "shape")
-    if shape is None:
-        raise ctx.fail(node, "Reshape-1 needs the 'shape' attribute")
-    return [_reshape(ctx, node, ctx.input(node, 0), [int(v) for v in shape], False)]
-
 
 @converter("Reshape", since=5)
 def reshape_v5(ctx, node) -> list:
@@ -67,13 +59,17 @@ def _reshape(ctx, node, x, values: list, allowzero: bool):
 
 
 def _copy_zero_dims(ctx, node, x, shape_t):
-    """SelectV2(shape == 0, Shape(x)[:n], shape): ONNX's "0 keeps the dim" at run time."""
+    """SelectV2(shape == 0, Shape(x)[:n], shape): ONNX's "0 keeps the dim" at run time.
+    Shape(x) is zero-extended first, so a length n above x's rank works (those 0s stay 0)."""
     n = shape_t.shape[0] if shape_t.shape is not None else None
-    rank = known_rank(ctx, node, x)
-    if n is None:
-        raise ctx.unsupported(node, "with a run-time shape of unknown length")
+    rank = rank_of(x)
     dims = shape_of(ctx, x)
-    if rank < n:
+    if n is None or rank is None:
+        count = reshape(ctx, apply_op("Size", [shape_t], {"out_type": DType.INT64}), [1])
+        zeros = apply_op("Fill", [count, const(ctx, np.int64(0))])
+        dims = strided_slice(ctx, concat(ctx, [dims, zeros], 0), const(ctx, np.zeros(1, np.int64)),
+                             count, [1])
+    elif rank < n:
         dims = concat(ctx, [dims, const(ctx, np.zeros(n - rank, np.int64))], 0)
     elif rank > n:
         dims = strided_slice(ctx, dims, [0], [n], [1])
@@ -86,8 +82,10 @@ def flatten(ctx, node) -> list:
     """Flatten(x [2,3,4,5], axis=2) -> Reshape(x, [6, 20])."""
     x = ctx.input(node, 0)
     rank = known_rank(ctx, node, x)
-    axis = norm_axis(ctx, node, ctx.attr(node, "axis", 1), rank, extra=1) if rank else 0
-    axis = min(axis, rank)
+    axis = ctx.attr(node, "axis", 1)
+    if not -rank <= axis <= rank:
+        raise ctx.fail(node, f"axis {axis} is out of range for rank {rank}")
+    axis = axis + rank if axis < 0 else axis
     shape = static_shape(x)
     if shape is not None:
         return [reshape(ctx, x, [math.prod(shape[:axis]), math.prod(shape[axis:])])]
@@ -165,7 +163,7 @@ def _uneven_sizes(ctx, node, x, axis: int, count: int):
     """Split-18 num_outputs: pieces of ceil(dim / n), the last one smaller."""
     dim = x.shape[axis]
     if dim is None:
-        raise ctx.unsupported(node, "num_outputs on a dimension unknown at import time")
+        return _run_time_uneven_sizes(ctx, x, axis, count)
     if dim % count == 0:
         return None
     chunk = -(-dim // count)
@@ -173,26 +171,40 @@ def _uneven_sizes(ctx, node, x, axis: int, count: int):
     return sizes
 
 
+def _run_time_uneven_sizes(ctx, x, axis: int, count: int):
+    """[c, c, ..., dim - c * (n - 1)] with c = ceil(dim / n), computed at run time."""
+    dim = dim_of(ctx, x, axis)
+    chunk = apply_op("FloorDiv", [apply_op("AddV2", [dim, const(ctx, np.int64(count - 1))]),
+                                  const(ctx, np.int64(count))])
+    last = apply_op("Sub", [dim, apply_op("Mul", [chunk, const(ctx, np.int64(count - 1))])])
+    return apply_op("Pack", [[chunk] * (count - 1) + [last]])
+
+
 # -- Squeeze, Unsqueeze ---------------------------------------------------------------------------
 
-def _axes(ctx, node, since_input: int = 13):
-    """The axes attr (before ``since_input``) or the axes input (from it on); None if absent."""
-    if ctx.opset < since_input:
+def _axes(ctx, node):
+    """The axes attr (before opset 13) or the axes input: a list, a run-time int64 tensor, or
+    None when absent."""
+    if ctx.opset < 13:
         axes = ctx.attr(node, "axes")
         return None if axes is None else [int(a) for a in axes]
     t = ctx.input(node, 1)
     if t is None:
         return None
     values = static_ints(ctx, t)
-    if values is None:
-        raise ctx.unsupported(node, "with axes computed at run time")
-    return values
+    return values if values is not None else to_int64(ctx, t, flatten=True)
+
+
+def _axes_tensor(ctx, axes):
+    return axes if isinstance(axes, Tensor) else const(ctx, np.array(axes, np.int64))
 
 
 @converter("Squeeze", since=1)
 def squeeze_(ctx, node) -> list:
     x = ctx.input(node, 0)
     axes = _axes(ctx, node)
+    if isinstance(axes, Tensor) or (axes and rank_of(x) is None):
+        return [apply_op("OnnxSqueeze", [x, _axes_tensor(ctx, axes)])]
     if not axes:
         return [squeeze(x, [])]
     axes = norm_axes(ctx, node, axes, known_rank(ctx, node, x))
@@ -210,7 +222,9 @@ def unsqueeze(ctx, node) -> list:
     axes = _axes(ctx, node)
     if axes is None:
         raise ctx.fail(node, "Unsqueeze needs axes")
-    rank = known_rank(ctx, node, x)
+    if isinstance(axes, Tensor) or rank_of(x) is None:
+        return [apply_op("OnnxUnsqueeze", [x, _axes_tensor(ctx, axes)])]
+    rank = rank_of(x)
     axes = [norm_axis(ctx, node, a, rank, extra=len(axes)) for a in axes]
     if len(set(axes)) != len(axes):
         raise ctx.fail(node, f"axes {axes} repeat an axis")
