@@ -125,13 +125,17 @@ def check_same_update(graph: gf.Graph, names: dict, params: dict, x, labels) -> 
     return by_hand
 
 
-def best_of(fn, repeat: int) -> float:
-    fn()  # warm: plans compiled, caches filled
-    best = float("inf")
+def best_of(contenders: dict, repeat: int) -> dict:
+    """{name: best seconds of one call} over ``repeat`` rounds; each round calls every
+    contender once, in turn, so a busy machine slows them alike."""
+    for fn in contenders.values():
+        fn()  # warm: plans compiled, caches filled
+    best = dict.fromkeys(contenders, float("inf"))
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for name, fn in contenders.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -221,11 +225,9 @@ def main(repeat: int = 30, profile: bool = False, seed: int = 0) -> dict:
     frontend = gf.Session(graph=graph)
     frontend.run(names["init"])
     by_hand = {k: v.copy() for k, v in params.items()}
-    times = {
-        "runtime": best_of(lambda: sess.run("^" + names["train"], feeds), repeat),
-        "gf.Session": best_of(lambda: frontend.run(names["train"], feeds), repeat),
-        "numpy": best_of(lambda: numpy_step(by_hand, x, labels), repeat),
-    }
+    times = best_of({"runtime": lambda: sess.run("^" + names["train"], feeds),
+                     "gf.Session": lambda: frontend.run(names["train"], feeds),
+                     "numpy": lambda: numpy_step(by_hand, x, labels)}, repeat)
     print(f"784-512-512-10 MLP, batch {BATCH}, one SGD step, best of {repeat}:")
     print(f"  runtime.load(graph_def).run(train_op) : {times['runtime'] * 1e3:7.2f} ms")
     print(f"  gf.Session.run(train_op)               : {times['gf.Session'] * 1e3:7.2f} ms")

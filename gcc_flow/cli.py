@@ -347,7 +347,7 @@ def _check_output(args: argparse.Namespace) -> Path:
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     import passes
-    from passes.check import check_equivalent
+    from runtime.check import check_equivalent
     from schema.io import write_graph_def
 
     out = _check_written_file(args, args.output, (".pb",) + TEXT_SUFFIXES)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from passes.base import PassContext, PassResult, count, register_pass
 from passes.edit import bypass, move_control_users
-from runtime.plan import needed_nodes
+from schema.ir import needed_nodes
 from schema.dtypes import DType
 from schema.ir import Graph, Node
 

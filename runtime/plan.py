@@ -19,27 +19,11 @@ import numpy as np
 
 from schema.errors import ExecutionError, GccFlowError
 from schema.infer import arg_types
+from schema.ir import needed_nodes  # noqa: F401  (re-exported)
 from schema.ir import Graph, Node, TensorRef
 from schema.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["Plan", "compile_plan", "needed_nodes"]
-
-
-def needed_nodes(fetch_refs, target_nodes, fed: set) -> list[Node]:
-    """Nodes the fetches and targets depend on, not looking past fed tensors."""
-    seen: dict[Node, None] = {}
-    stack = [r.node for r in fetch_refs if (r.node.name, r.index) not in fed]
-    stack += list(target_nodes)
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen[node] = None
-        for ref in node.inputs:
-            if (ref.node.name, ref.index) not in fed and ref.node not in seen:
-                stack.append(ref.node)
-        stack.extend(c for c in node.control_inputs if c not in seen)
-    return list(seen)
 
 
 class Plan:

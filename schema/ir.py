@@ -17,7 +17,7 @@ from schema.dtypes import DType
 from schema.errors import GraphError
 from schema.registry import OpDef, find_op
 
-__all__ = ["Graph", "Node", "TensorRef", "parse_tensor_name", "NAME_RE"]
+__all__ = ["Graph", "Node", "TensorRef", "parse_tensor_name", "needed_nodes", "NAME_RE"]
 
 # TensorFlow's node name rule, also accepting a leading underscore (internal nodes).
 NAME_RE = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9_.\-/>]*$")
@@ -236,6 +236,23 @@ class Graph:
     def __str__(self) -> str:
         from schema.text import format_graph
         return format_graph(self)
+
+
+def needed_nodes(fetch_refs, target_nodes, fed: set) -> list[Node]:
+    """Nodes the fetches and targets depend on, not looking past fed tensors."""
+    seen: dict[Node, None] = {}
+    stack = [r.node for r in fetch_refs if (r.node.name, r.index) not in fed]
+    stack += list(target_nodes)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen[node] = None
+        for ref in node.inputs:
+            if (ref.node.name, ref.index) not in fed and ref.node not in seen:
+                stack.append(ref.node)
+        stack.extend(c for c in node.control_inputs if c not in seen)
+    return list(seen)
 
 
 def node_users(node: Node) -> list[Node]:

@@ -8,8 +8,9 @@ Mapping: Placeholder -> graph input (PlaceholderWithDefault of a constant -> gra
 initializer default); Const -> initializer; every other node -> the ONNX nodes its emitter in
 gcc_flow.onnx.export_ops writes (a table keyed by TF op name); Identity-like ops are aliases.
 ONNX value names are TF tensor names without ":0" ("probs:0" -> "probs", "split:1" stays).
-The graph is pruned to the outputs and constant-folded first (passes "prune", "fold_constants"),
-so shapes, axes and perms computed from constants become attrs. Control edges are dropped
+The graph is pruned to the outputs, constant-folded and fused first (passes "prune",
+"fold_constants", "fuse"), so shapes, axes and perms computed from constants become attrs and
+convolutions carry their bias, batch norm and activation into NCHW. Control edges are dropped
 (ONNX orders by data alone); stateful ops (variables, random) are not exported: freeze first.
 The result passes ``onnx.checker.check_model(model, full_check=True)``.
 """
@@ -38,7 +39,7 @@ __all__ = ["export_model", "save_model", "choose_opset", "default_outputs", "MIN
 
 MIN_OPSET = 13                                   # Softmax's one-axis form, axes as inputs
 MAX_OPSET = onnx.defs.onnx_opset_version()       # the newest the installed onnx knows
-EXPORT_PIPELINE = ("prune", "fold_constants")
+EXPORT_PIPELINE = ("prune", "fold_constants", "fuse")
 _NOT_OUTPUTS = ("Const", "NoOp", "Placeholder", "VarHandleOp", "VariableV2", "Variable")
 # Ops that pass their input through unchanged (an alias, no ONNX node).
 _ALIASES = ("Identity", "StopGradient", "Snapshot", "PreventGradient", "EnsureShape",

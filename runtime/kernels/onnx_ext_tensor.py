@@ -227,3 +227,32 @@ def pad(ctx: KernelContext):
                            f"{list(x.shape)}")
         return np.pad(x, widths, mode=_PAD_MODES[mode])
     return run
+
+
+@kernel("OnnxTensorScatter")
+def tensor_scatter(ctx: KernelContext):
+    """ONNX TensorScatter (a KV-cache write): update[b, ..., i] goes to position
+    write_indices[b] + i of ``axis`` (modulo its length in circular mode)."""
+    circular = ctx.attr("mode", "linear") == "circular"
+
+    def run(cache, update, write_indices):
+        axis = _axis(ctx, cache.ndim)
+        if axis == 0 or update.ndim != cache.ndim or update.shape[axis] > cache.shape[axis] or \
+                any(u != c for i, (u, c) in enumerate(zip(update.shape, cache.shape)) if i != axis):
+            raise ctx.fail(f"update {list(update.shape)} does not fit past_cache "
+                           f"{list(cache.shape)} along axis {axis} (which must not be 0)")
+        batch, length = cache.shape[0], cache.shape[axis]
+        starts = write_indices.reshape(-1).astype(np.int64) if write_indices.size else \
+            np.zeros(batch, np.int64)
+        positions = starts[:, None] + np.arange(update.shape[axis])
+        if circular:
+            positions = positions % length
+        elif starts.shape != (batch,) or (positions >= length).any() or (positions < 0).any():
+            raise ctx.fail(f"write_indices {starts.tolist()} put the update past the cache "
+                           f"length {length}")
+        out = cache.copy()
+        target = np.moveaxis(out, axis, 1)
+        rest = (slice(None),) * (axis - 1)
+        target[(np.arange(batch)[:, None], positions) + rest] = np.moveaxis(update, axis, 1)
+        return out
+    return run

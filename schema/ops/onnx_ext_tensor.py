@@ -175,3 +175,9 @@ def _pad_shape(ctx):
 op("OnnxPad", inputs=["x: T", "pads: int64", "constant_value: T", "axes: int64"],
    outputs=["y: T"], attrs=["mode: {'constant', 'reflect', 'edge', 'wrap'} = 'constant'",
                             "T: type"], shape=_pad_shape)
+
+
+op("OnnxTensorScatter", inputs=["past_cache: T", "update: T", "write_indices: int64"],
+   outputs=["present_cache: T"],
+   attrs=["axis: int = -2", "mode: {'linear', 'circular'} = 'linear'", "T: type"],
+   shape=same_as_input(0))

@@ -12,7 +12,7 @@ import passes
 import runtime
 from gcc_flow.framework import apply_op
 from passes.base import PassContext
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from passes.fold_constants import fold_constants
 from schema.dtypes import DType
 from schema.errors import ExecutionError

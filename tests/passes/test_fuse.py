@@ -12,7 +12,7 @@ import pytest
 import gcc_flow as gf
 import passes
 from gcc_flow.framework import apply_op
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from schema.serde import graph_from_graph_def
 from schema.tensors import to_numpy
 from schema.validate import validate

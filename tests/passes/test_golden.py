@@ -16,7 +16,7 @@ import pytest
 from google.protobuf import text_format
 
 import passes
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from schema import graph_pb2
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 import gcc_flow as gf
 from gcc_flow.framework import apply_op
 from passes.base import PassContext
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from passes.layout import layout
 from schema.serde import graph_from_graph_def, graph_to_graph_def
 from schema.validate import validate

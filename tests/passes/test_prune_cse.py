@@ -6,7 +6,7 @@ import pytest
 
 import gcc_flow as gf
 import passes
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from schema.serde import graph_from_graph_def
 from schema.validate import validate
 

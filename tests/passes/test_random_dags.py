@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import passes
 from gcc_flow.framework import Graph, apply_op
 from gcc_flow.constant_op import constant, placeholder
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from schema.dtypes import DType
 from schema.serde import graph_from_graph_def
 from schema.validate import validate

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 import gcc_flow as gf
 from gcc_flow.framework import apply_op
 from passes.base import PassContext
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from passes.rewrite import P, Rule, apply_rules, broadcasts_into
 from schema import graph_pb2
 from schema.serde import graph_from_graph_def, graph_to_graph_def

@@ -10,7 +10,7 @@ import gcc_flow as gf
 import passes
 from gcc_flow.framework import apply_op
 from passes.base import PassContext
-from passes.check import check_equivalent
+from runtime.check import check_equivalent
 from passes.simplify_arithmetic import holds_exactly, simplify_arithmetic
 from schema.dtypes import DType
 from schema.serde import graph_from_graph_def, graph_to_graph_def

@@ -71,6 +71,7 @@ class ExportContext:
         self._node_names: set[str] = set()
         self._consts: dict[tuple, str] = {}
         self.producer: dict[str, onnx.NodeProto] = {}   # value -> the node that makes it
+        self.const_shapes: dict[str, tuple] = {}        # initializer -> its shape
         self._counter = 0
         self.current: Optional[Node] = None  # the TF node being emitted (names, errors)
         self.first_new_node = 0              # index into nodes where its emission started
@@ -167,6 +168,26 @@ class ExportContext:
         self.producer.update((n, made) for n in names)
         return names[0] if outputs == 1 else names
 
+    def elementwise(self, op_type: str, inputs: Sequence[str], **attrs: Any) -> str:
+        """An elementwise op, moved past the Transposes that made its inputs when they share
+        one perm (scalars aside): Add(Transpose(a, p), Transpose(b, p)) -> Transpose(Add(a, b),
+        p), so NHWC ops between NCHW convolutions leave no Transpose pairs."""
+        sources = [self._transposed(v) for v in inputs]
+        perms = {tuple(s[1]) for s in sources if s is not None}
+        movable = all(s is not None or self.const_shapes.get(v) == () for v, s in
+                      zip(inputs, sources))
+        if len(perms) != 1 or not movable:
+            return self.emit(op_type, inputs, **attrs)
+        inner = [v if s is None else s[0] for v, s in zip(inputs, sources)]
+        return self.transpose(self.emit(op_type, inner, **attrs), list(perms.pop()))
+
+    def _transposed(self, value: str) -> Optional[tuple[str, list[int]]]:
+        source = self.producer.get(value)
+        if source is None or source.op_type != "Transpose":
+            return None
+        perm = [list(a.ints) for a in source.attribute if a.name == "perm"]
+        return (source.input[0], perm[0]) if perm else None
+
     def const(self, value, dtype: Optional[DType] = None, name: Optional[str] = None) -> str:
         """An initializer holding ``value`` (as ``dtype`` if given); small ones are shared."""
         array = np.asarray(value, dtype=None if dtype is None else dtype.np)
@@ -177,6 +198,7 @@ class ExportContext:
                 return self._consts[key]
         name = name if name is not None else self.fresh(f"{self._scope()}/const")
         self.initializers.append(make_tensor(array, name))
+        self.const_shapes[name] = array.shape
         if key is not None:
             self._consts[key] = name
         return name
@@ -204,11 +226,9 @@ class ExportContext:
         """Transpose, folded into a Transpose that made ``value`` (NHWC<->NCHW pairs around
         consecutive convolutions cancel): Transpose(Transpose(x, p), q) -> Transpose(x, p[q])."""
         perm = [int(p) for p in perm]
-        source = self.producer.get(value)
-        if source is not None and source.op_type == "Transpose":
-            inner = [list(a.ints) for a in source.attribute if a.name == "perm"]
-            if inner and len(inner[0]) == len(perm):
-                value, perm = source.input[0], [inner[0][p] for p in perm]
+        source = self._transposed(value)
+        if source is not None and len(source[1]) == len(perm):
+            value, perm = source[0], [source[1][p] for p in perm]
         if perm == list(range(len(perm))):
             return value
         return self.emit("Transpose", [value], perm=perm)

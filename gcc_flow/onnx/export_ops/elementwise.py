@@ -41,19 +41,19 @@ def _x(ctx: ExportContext, node: Node, i: int = 0) -> str:
 
 @emitter(*_UNARY)
 def unary(ctx: ExportContext, node: Node) -> str:
-    return ctx.emit(_UNARY[node.op], [_x(ctx, node)])
+    return ctx.elementwise(_UNARY[node.op], [_x(ctx, node)])
 
 
 @emitter(*_ROUNDING)
 def rounding(ctx: ExportContext, node: Node) -> str:
     if ctx.dtype(node, 0).is_integer:
         return _x(ctx, node)
-    return ctx.emit(_ROUNDING[node.op], [_x(ctx, node)])
+    return ctx.elementwise(_ROUNDING[node.op], [_x(ctx, node)])
 
 
 @emitter(*_BINARY)
 def binary(ctx: ExportContext, node: Node) -> str:
-    return ctx.emit(_BINARY[node.op], ctx.inputs(node)[:2])
+    return ctx.elementwise(_BINARY[node.op], ctx.inputs(node)[:2])
 
 
 @emitter(*_BITWISE)
@@ -74,32 +74,32 @@ def invert(ctx: ExportContext, node: Node) -> str:
 
 @emitter("NotEqual")
 def not_equal(ctx: ExportContext, node: Node) -> str:
-    return ctx.emit("Not", [ctx.emit("Equal", ctx.inputs(node))])
+    return ctx.elementwise("Not", [ctx.elementwise("Equal", ctx.inputs(node))])
 
 
 @emitter("Relu")
 def relu(ctx: ExportContext, node: Node) -> str:
     dtype = ctx.dtype(node, 0)
     if dtype.is_floating or ctx.opset >= 14:
-        return ctx.emit("Relu", [_x(ctx, node)])
-    return ctx.emit("Max", [_x(ctx, node), ctx.scalar(0, dtype)])
+        return ctx.elementwise("Relu", [_x(ctx, node)])
+    return ctx.elementwise("Max", [_x(ctx, node), ctx.scalar(0, dtype)])
 
 
 @emitter("Relu6")
 def relu6(ctx: ExportContext, node: Node) -> str:
     dtype = ctx.dtype(node, 0)
-    return ctx.emit("Clip", [_x(ctx, node), ctx.scalar(0, dtype), ctx.scalar(6, dtype)])
+    return ctx.elementwise("Clip", [_x(ctx, node), ctx.scalar(0, dtype), ctx.scalar(6, dtype)])
 
 
 @emitter("LeakyRelu")
 def leaky_relu(ctx: ExportContext, node: Node) -> str:
-    return ctx.emit("LeakyRelu", [_x(ctx, node)], alpha=float(node.attrs.get("alpha", 0.2)))
+    return ctx.elementwise("LeakyRelu", [_x(ctx, node)], alpha=float(node.attrs.get("alpha", 0.2)))
 
 
 @emitter("Selu")
 def selu(ctx: ExportContext, node: Node) -> str:
     # TensorFlow's constants (Klambauer et al., 2017), as the runtime kernel uses them.
-    return ctx.emit("Selu", [_x(ctx, node)], alpha=1.6732632423543772848170429916717,
+    return ctx.elementwise("Selu", [_x(ctx, node)], alpha=1.6732632423543772848170429916717,
                     gamma=1.0507009873554804934193349852946)
 
 
@@ -264,7 +264,7 @@ def cast(ctx: ExportContext, node: Node) -> str:
         raise ctx.unsupported(node, f"Cast between {src.tf_name} and {dst.tf_name}")
     if src == dst:
         return _x(ctx, node)
-    return ctx.emit("Cast", [_x(ctx, node)], to=dtype_to_onnx(dst))
+    return ctx.elementwise("Cast", [_x(ctx, node)], to=dtype_to_onnx(dst))
 
 
 @emitter("Select", "SelectV2")

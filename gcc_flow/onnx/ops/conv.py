@@ -14,6 +14,7 @@ rearranged at import (OIHW -> HWIO); 1-D convs get a unit height (ExpandDims / S
     ConvTranspose(1-D/3-D, groups, odd pads)    -> OnnxConvTranspose (channels-first)
     Conv(3-D and higher)                        -> OnnxConv (channels-first, any rank)
     ConvInteger(x, w, zero points)              -> the same on int32 after subtracting them
+    QLinearConv                                 -> ConvInteger's, rescaled and requantized
 
 SAME_UPPER is TensorFlow's SAME; SAME_LOWER and explicit pads become EXPLICIT paddings.
 Pooling is in gcc_flow/onnx/ops/pool.py.
@@ -25,7 +26,8 @@ import numpy as np
 from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (
-    cast, const, expand_dims, known_rank, reshape, squeeze, static_shape, transpose)
+    cast, const, expand_dims, known_rank, requantize, reshape, squeeze, static_shape,
+    transpose)
 from schema.dtypes import DType
 from schema.ops.onnx_ext_nn import conv_transpose_window, pool_window
 
@@ -124,6 +126,33 @@ def conv_integer(ctx, node) -> list:
             w_zero = reshape(ctx, w_zero, [-1] + [1] * (known_rank(ctx, node, w) - 1))
         w = apply_op("Sub", [w, w_zero])
     return [_conv(ctx, node, x, w, None)]
+
+
+@converter("QLinearConv", since=10)
+def qlinear_conv(ctx, node) -> list:
+    """ConvInteger's int32 convolution (+ the int32 bias), rescaled by x_scale * w_scale /
+    y_scale (w_scale per output channel or one) and requantized to y_zero_point's type."""
+    x, x_scale, x_zero, w, w_scale, w_zero, y_scale, y_zero, b = (ctx.input(node, i)
+                                                                   for i in range(9))
+    x_int = apply_op("Sub", [cast(x, DType.INT32), cast(x_zero, DType.INT32)])
+    spatial = known_rank(ctx, node, x) - 2
+    w_int = apply_op("Sub", [cast(w, DType.INT32), _per_channel(ctx, w_zero, spatial + 1,
+                                                                 DType.INT32)])
+    acc = _conv(ctx, node, x_int, w_int, None)
+    if b is not None:
+        acc = apply_op("AddV2", [acc, _per_channel(ctx, b, spatial, DType.INT32)])
+    w_scale = _per_channel(ctx, w_scale, spatial, w_scale.dtype.base)
+    scale = apply_op("RealDiv", [apply_op("Mul", [x_scale, w_scale]), y_scale])
+    out_type = (y_zero if y_zero is not None else x).dtype.base
+    return [requantize(ctx, acc, scale, y_zero, out_type)]
+
+
+def _per_channel(ctx, value, trailing: int, dtype: DType):
+    """A 1-D per-channel parameter [C] as [C, 1, ...] with ``trailing`` unit dims."""
+    value = cast(value, dtype)
+    if value.shape is not None and len(value.shape) == 1 and value.shape[0] != 1:
+        return reshape(ctx, value, [-1] + [1] * trailing)
+    return value
 
 
 def _conv(ctx, node, x, w, b):

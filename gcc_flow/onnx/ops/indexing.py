@@ -280,3 +280,14 @@ def reverse_sequence(ctx, node) -> list:
     attrs = {"seq_dim": ctx.attr(node, "time_axis", 0),
              "batch_dim": ctx.attr(node, "batch_axis", 1)}
     return [apply_op("ReverseSequence", [x, to_int64(ctx, lengths)], attrs)]
+
+
+@converter("TensorScatter", since=24)
+def tensor_scatter(ctx, node) -> list:
+    cache, update, indices = (ctx.input(node, i) for i in range(3))
+    indices = const(ctx, np.zeros((0,), np.int64)) if indices is None else to_int64(ctx, indices)
+    mode = ctx.attr(node, "mode", "linear")
+    if mode not in ("linear", "circular"):
+        raise ctx.unsupported(node, f"mode {mode!r}")
+    return [apply_op("OnnxTensorScatter", [cache, update, indices],
+                     {"axis": ctx.attr(node, "axis", -2), "mode": mode})]

@@ -4,6 +4,8 @@ SpaceToDepth.
     Gemm(a, b, c, alpha=2, transB=1)   -> AddV2(Mul(MatMul(a, b, transpose_b), 2), c)
     MatMul(f32[2,3,4], f32[4,5])       -> BatchMatMulV2 (numpy broadcasting of the batch dims)
     MatMul(f32[4], f32[4,5])           -> Squeeze(MatMul(ExpandDims(a, 0), b), [-2])
+    QLinearMatMul(a, ..., y_zero)      -> int32 MatMul of the centered operands, rescaled in
+                                          float64, Round (half to even), ClipByValue, Cast
     Dropout(x) (inference)             -> Identity(x), mask = Const true / Fill(Shape(x), true)
     Dropout(x, ratio, training_mode)   -> OnnxDropout (random; numpy's RandomState(seed))
     LRN(x, size=3)                     -> Transpose(LRN(Transpose(x)) depth_radius=1 alpha=a/3)
@@ -19,8 +21,8 @@ from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.conv import from_nhwc, to_nhwc
 from gcc_flow.onnx.ops.tf_graph import (
-    cast, const, expand_dims, known_rank, reshape, same_type_const, shape_of, squeeze,
-    static_scalar, static_shape, strided_slice)
+    cast, const, expand_dims, known_rank, requantize, reshape, same_type_const, shape_of,
+    squeeze, static_scalar, static_shape, strided_slice)
 from schema.dtypes import DType
 
 __all__: list = []   # converters register themselves
@@ -83,6 +85,29 @@ def matmul_integer(ctx, node) -> list:
     if b_zero is not None:
         b = apply_op("Sub", [b, cast(b_zero, DType.INT32)])
     return [matmul(ctx, node, a, b)]
+
+
+def _per_row(ctx, node, value, rank: int):
+    """A 1-D per-row quantization parameter [M] of a matrix operand as [M, 1]."""
+    if value is not None and value.shape is not None and len(value.shape) == 1 and rank > 1:
+        return expand_dims(ctx, value, 1)
+    return value
+
+
+@converter("QLinearMatMul", since=10)
+def qlinear_matmul(ctx, node) -> list:
+    """requantize((a - a_zero) @ (b - b_zero), a_scale * b_scale / y_scale, y_zero): the
+    product in int32, the rescaling in float64 rounded half to even and saturated."""
+    a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero = (ctx.input(node, i)
+                                                                 for i in range(8))
+    rank_a = known_rank(ctx, node, a)
+    a_int = apply_op("Sub", [cast(a, DType.INT32), cast(_per_row(ctx, node, a_zero, rank_a),
+                                                         DType.INT32)])
+    b_int = apply_op("Sub", [cast(b, DType.INT32), cast(b_zero, DType.INT32)])
+    scale = apply_op("RealDiv", [apply_op("Mul", [_per_row(ctx, node, a_scale, rank_a),
+                                                  b_scale]), y_scale])
+    out_type = (y_zero if y_zero is not None else a).dtype.base
+    return [requantize(ctx, matmul(ctx, node, a_int, b_int), scale, y_zero, out_type)]
 
 
 # -- Dropout --------------------------------------------------------------------------------------

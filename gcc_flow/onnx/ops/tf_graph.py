@@ -22,7 +22,7 @@ from schema.dtypes import DType
 __all__ = ["const", "static_ints", "require_ints", "static_shape", "known_rank", "shape_of",
            "norm_axis", "norm_axes", "onnx_dtype", "transpose", "reshape", "cast", "to_int64",
            "expand_dims", "squeeze", "strided_slice", "concat", "rank_of", "dim_of",
-           "static_scalar", "same_type_const", "INT64_MAX", "INT64_MIN"]
+           "static_scalar", "same_type_const", "requantize", "INT64_MAX", "INT64_MIN"]
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -171,3 +171,18 @@ def concat(ctx, values: Sequence[Tensor], axis: int) -> Tensor:
     if len(values) == 1:
         return values[0]
     return apply_op("ConcatV2", [values, const(ctx, np.int32(axis))])
+
+
+def requantize(ctx, accumulated: Tensor, scale: Tensor, zero_point: Optional[Tensor],
+               out_type: DType) -> Tensor:
+    """int32 accumulator -> quantized: clip(rint(acc * scale + zero_point)) as ``out_type``.
+
+    Computed in float64, as onnx's reference does: int32 times a float16/32 scale in numpy.
+    requantize(ctx, [300], 0.5, 3, uint8) -> [153]
+    """
+    value = apply_op("Mul", [cast(accumulated, DType.DOUBLE), cast(scale, DType.DOUBLE)])
+    if zero_point is not None:
+        value = apply_op("AddV2", [value, cast(zero_point, DType.DOUBLE)])
+    info = np.iinfo(out_type.np)
+    low, high = (const(ctx, np.float64(v)) for v in (info.min, info.max))
+    return cast(apply_op("ClipByValue", [apply_op("Round", [value]), low, high]), out_type)

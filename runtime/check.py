@@ -88,7 +88,7 @@ def check_equivalent(original, optimized, fetches: Sequence[str], trials: int = 
 
 
 def _placeholders_needed(graph: Graph, fetches: Sequence[str]) -> set:
-    from runtime.plan import needed_nodes
+    from schema.ir import needed_nodes
     refs = [graph.tensor(f) for f in fetches if not f.startswith("^")]
     return {n.name for n in needed_nodes(refs, [], set()) if n.op == "Placeholder"}
 
