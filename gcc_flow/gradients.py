@@ -44,10 +44,11 @@ from collections import deque
 from typing import Callable, Optional, Sequence
 
 from gcc_flow.framework import Graph, Operation, Tensor, apply_op, convert_to_tensor
+from schema.ir import Node
 from schema.dtypes import DType
 from schema.errors import GraphError
 
-__all__ = ["gradients", "register_gradient", "register_no_gradient", "get_gradient_function",
+__all__ = ["gradients", "register_gradient", "register_gradient_region", "register_no_gradient", "get_gradient_function",
            "RegisterGradient", "NotDifferentiable", "NoGradient", "no_gradient"]
 
 GradientFunction = Callable[..., object]
@@ -76,6 +77,32 @@ def register_no_gradient(op_type: str) -> None:
 
 RegisterGradient = register_gradient      # TensorFlow's spellings
 NotDifferentiable = NoGradient = no_gradient = register_no_gradient
+
+
+_REGION_FINDERS: list[Callable] = []
+
+
+def register_gradient_region(finder: Callable) -> Callable:
+    """Registers ``finder(node) -> region or None``. A region is a group of ops differentiated
+    as one unit (a v1 while loop: gcc_flow/grad/control_flow_grad.py): ``region.nodes`` (IR
+    nodes), ``region.inputs`` / ``region.outputs`` (Tensors entering / leaving it) and
+    ``region.gradient(grads)``: one gradient (or None) per output in, one per input out."""
+    _REGION_FINDERS.append(finder)
+    return finder
+
+
+def _regions_in(between: set) -> dict:
+    """node -> region, for the nodes of ``between`` that some finder puts in a region."""
+    region_of: dict = {}
+    for node in between:
+        if node in region_of:
+            continue
+        for finder in _REGION_FINDERS:
+            region = finder(node)
+            if region is not None:
+                region_of.update((member, region) for member in region.nodes)
+                break
+    return region_of
 
 
 def _load_gradient_modules() -> None:
@@ -124,11 +151,22 @@ class _Walk:
     def __init__(self, ys: list[Tensor], xs: list[Tensor]):
         reached = self._forward({x.op._node for x in xs})
         self.between = self._backward({y.op._node for y in ys}, reached)
-        self.pending: dict = {n: 0 for n in self.between}
+        _load_gradient_modules()
+        self.region_of = _regions_in(self.between) if _REGION_FINDERS else {}
+        self.pending: dict = {self.unit(n): 0 for n in self.between}
         for node in self.between:
-            for ref in node.inputs:
-                if ref.node in self.between and _differentiable(ref.dtype):
-                    self.pending[ref.node] += 1
+            for ref in self.edges_in(node):
+                self.pending[self.unit(ref.node)] += 1
+
+    def unit(self, node):
+        """What the walk handles ``node`` as: itself, or the region holding it."""
+        return self.region_of.get(node, node)
+
+    def edges_in(self, node) -> list:
+        """``node``'s differentiable inputs from ``between``, less those inside its region."""
+        region = self.region_of.get(node)
+        return [r for r in node.inputs if r.node in self.between and _differentiable(r.dtype)
+                and (region is None or self.region_of.get(r.node) is not region)]
 
     @staticmethod
     def _forward(start: set) -> set:
@@ -254,25 +292,45 @@ def _op_input_grads(op: Operation, acc: _Accumulator, colocate: bool) -> list:
 
 def _backprop(walk: _Walk, graph: Graph, acc: _Accumulator, stop_ops: set,
               colocate: bool) -> None:
-    ready = deque(n for n in walk.between if walk.pending[n] == 0)
+    ready = deque(u for u, count in walk.pending.items() if count == 0)
     while ready:
-        node = ready.popleft()
-        op = graph._op(node)
-        feeds_between = any(r.node in walk.between and _differentiable(r.dtype)
-                            for r in node.inputs)
-        if feeds_between and node not in stop_ops and acc.has_any(op):
-            for t_in, g in zip(op.inputs, _op_input_grads(op, acc, colocate)):
-                if t_in.op._node in walk.between and _differentiable(t_in.dtype):
-                    acc.add(t_in, g)
-        for ref in node.inputs:
-            if ref.node in walk.between and _differentiable(ref.dtype):
-                walk.pending[ref.node] -= 1
-                if walk.pending[ref.node] == 0:
-                    ready.append(ref.node)
-    stuck = sorted(n.name for n, count in walk.pending.items() if count > 0)
+        unit = ready.popleft()
+        if isinstance(unit, Node):
+            _node_grads(unit, walk, graph, acc, stop_ops, colocate)
+            members = [unit]
+        else:
+            _region_grads(unit, walk, acc)
+            members = [n for n in unit.nodes if n in walk.between]
+        for node in members:
+            for ref in walk.edges_in(node):
+                producer = walk.unit(ref.node)
+                walk.pending[producer] -= 1
+                if walk.pending[producer] == 0:
+                    ready.append(producer)
+    stuck = sorted(getattr(u, "name", "a region") for u, count in walk.pending.items()
+                   if count > 0)
     if stuck:
         raise GraphError(f"gradients: the ops between xs and ys form a cycle (a v1 while loop?) "
                          f"through {stuck[:5]}: gf.gradients cannot differentiate loops yet")
+
+
+def _node_grads(node, walk: _Walk, graph: Graph, acc: _Accumulator, stop_ops: set,
+                colocate: bool) -> None:
+    op = graph._op(node)
+    feeds_between = any(r.node in walk.between and _differentiable(r.dtype) for r in node.inputs)
+    if feeds_between and node not in stop_ops and acc.has_any(op):
+        for t_in, g in zip(op.inputs, _op_input_grads(op, acc, colocate)):
+            if t_in.op._node in walk.between and _differentiable(t_in.dtype):
+                acc.add(t_in, g)
+
+
+def _region_grads(region, walk: _Walk, acc: _Accumulator) -> None:
+    grads = [acc.total(t) for t in region.outputs]
+    if all(g is None for g in grads):
+        return
+    for t_in, g in zip(region.inputs, region.gradient(grads)):
+        if t_in.op._node in walk.between and _differentiable(t_in.dtype):
+            acc.add(t_in, g)
 
 
 def gradients(ys, xs, grad_ys=None, name: str = "gradients",

@@ -43,11 +43,6 @@ __all__ = ["fold_constants", "REWRITE_RULES"]
 
 REWRITE_RULES = ("folded", "materialized_shape", "partial_addn", "partial_concat",
                  "reassociated")
-# v1 control flow has no op flag: these are never folded, and what a Switch or Enter output
-# reaches runs in a frame or a possibly dead branch, so it is never folded either.
-_CONTROL_FLOW = frozenset({"Enter", "Exit", "Switch", "Merge", "NextIteration", "LoopCond",
-                           "RefEnter", "RefExit", "RefSwitch", "RefMerge", "RefNextIteration"})
-_FRAME_SOURCES = frozenset({"Switch", "Enter", "RefSwitch", "RefEnter"})
 _OPAQUE = frozenset({DType.RESOURCE, DType.VARIANT})
 # Shape queries: (needs every dim known, value from the static shape). Output i describes
 # input i for ShapeN, input 0 otherwise.
@@ -88,7 +83,9 @@ class _Folder:
 
     def _enters_frame(self, node: Node) -> bool:
         deps = [r.node for r in node.inputs] + node.control_inputs
-        if node.op in _FRAME_SOURCES or any(d in self.in_frame for d in deps):
+        # v1 control flow (op flag) is never folded, and what it reaches runs in a frame or a
+        # possibly dead branch, so it is never folded either.
+        if _is_control_flow(node) or any(d in self.in_frame for d in deps):
             self.in_frame.add(node)
             return True
         return False
@@ -282,12 +279,16 @@ def _foldable_kind(node: Node) -> bool:
     if (op_def is None or op_def.has_side_effects or op_def.is_random or op_def.is_stateful
             or op_def.is_feed):  # a feed replaces a placeholder's default
         return False
-    if node.op in _CONTROL_FLOW or node.op == "Const":
+    if op_def.is_control_flow or node.op == "Const":
         return False
     if not node.num_outputs:
         return False
     types = [r.dtype for r in node.inputs] + list(node.out_types)
     return all(not t.is_ref and t not in _OPAQUE and t.has_numpy for t in types)
+
+
+def _is_control_flow(node: Node) -> bool:
+    return node.op_def is not None and node.op_def.is_control_flow
 
 
 def _is_const(ref: TensorRef) -> bool:

@@ -115,11 +115,13 @@ def _safe_to_bypass(node: Node) -> bool:
         producer = ref.node
         if ref.dtype.is_ref or ref.dtype.base in (DType.RESOURCE, DType.VARIANT):
             return False
-        if producer.op_def is None:
+        # An Identity after a Switch is a branch pivot: what waits for it must stay dead with
+        # the branch; after an Enter or Merge it carries a loop variable. Keep those.
+        if producer.op_def is None or producer.op_def.is_control_flow:
             return False
         if node.device and producer.device and node.device != producer.device:
             return False
-    return all(u.op_def is not None for u in node.users)
+    return all(u.op_def is not None and not u.op_def.is_control_flow for u in node.users)
 
 
 def _small_fan(node: Node) -> bool:

@@ -17,6 +17,7 @@ from typing import Callable
 from runtime.kernels.control_flow import DEAD
 from schema.errors import ExecutionError, FeedError, FetchError
 from schema.infer import arg_types
+from schema.ir import needed_nodes
 from schema.ops.control_flow import FLOW_ROLES
 from schema.validate import ROOT_FRAME, check_control_flow
 
@@ -216,7 +217,6 @@ def build_flow_nodes(graph, fetch_refs, target_nodes, feed_refs, kernel_for: Cal
     Checks control flow on the needed nodes when ``frames`` is not given; refuses fetches and
     feeds of tensors inside a while-loop frame.
     """
-    from runtime.plan import needed_nodes
     fed = {(r.node.name, r.index): i for i, r in enumerate(feed_refs)}
     needed = needed_nodes([r for r in fetch_refs if r is not None], target_nodes, set(fed))
     frames = frames or check_control_flow(graph, needed)

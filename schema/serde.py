@@ -22,7 +22,8 @@ from schema.ir import NAME_RE, Graph, Node, TensorRef, parse_tensor_name
 from schema.limits import DEFAULT_LIMITS, Limits
 from schema.registry import FuncAttr, find_op
 from schema.tensors import from_numpy, shape_from_proto, shape_to_proto, to_numpy
-from schema.validate import check_node, topological_order
+from schema.infer import infer_node
+from schema.validate import check_control_flow, check_node, topological_order
 
 __all__ = ["graph_from_graph_def", "graph_to_graph_def", "attr_from_proto", "attr_to_proto"]
 
@@ -170,14 +171,18 @@ def _graph_from_graph_def(graph_def, allow_unknown: bool, limits: Limits,
     for node, node_def in pending:
         _link_inputs(graph, node, node_def, limits)
     order = topological_order(graph)
+    has_control_flow = False
     for node in order:
         if node.op_def is None:
             _shape_unknown_op(node, allow_unknown)
-        elif validate:
+            continue
+        if validate:
             check_node(node)
         else:
-            from schema.infer import infer_node
             infer_node(node)
+        has_control_flow = has_control_flow or node.op_def.is_control_flow
+    if validate and has_control_flow:
+        check_control_flow(graph)  # unpaired Enter/Exit/NextIteration are refused at load
     return graph
 
 

@@ -22,6 +22,7 @@ from typing import Optional
 
 from schema.errors import DecodeError, GccFlowError, GraphError, UnknownOpError
 from schema.infer import infer_node
+from schema.ops.control_flow import is_back_edge
 from schema.ir import Graph, Node, TensorRef
 from schema.limits import DEFAULT_LIMITS, Limits
 from schema.text_values import (INT, KEY, NAME, Cursor, dims_text, format_value, ident_text,
@@ -199,6 +200,8 @@ def _link(graph: Graph, node: Node, line: _Line) -> None:
 def _type_node(node: Node, line: _Line, allow_unknown: bool, validate: bool) -> None:
     """Sets the node's output dtypes and shapes (its inputs' are already set)."""
     for i, ref in enumerate(node.inputs):
+        if not ref.node.out_types and is_back_edge(ref.node, node):
+            continue  # a loop's NextIteration is typed after the Merge it feeds
         if ref.index >= ref.node.num_outputs:
             raise DecodeError(f"line {line.lineno}: input {i} of {node.name!r} reads "
                               f"%{ref.node.name}:{ref.index}, but {ref.node.name!r} "

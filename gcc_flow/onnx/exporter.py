@@ -149,6 +149,7 @@ class _Exporter:
                 self.progress(done, len(order))
         outputs = [self._graph_output(ref) for ref in self.outputs]
         model = self._model(outputs)
+        _fill_unknown_ranks(model)
         if check:
             check_exported(model)
         return model
@@ -172,6 +173,10 @@ class _Exporter:
             self._add_input(ref, onnx_name(ref.name))
 
     def _add_input(self, ref: TensorRef, name: str) -> None:
+        if ref.shape is None:
+            raise ExportNotSupported(f"not supported: input {ref.name} has an unknown rank; "
+                                     f"ONNX graph inputs need one (give the placeholder a "
+                                     f"shape; unknown dims are fine)")
         self.ctx.claim(name)
         self.ctx.values[(ref.node.name, ref.index)] = name
         self.graph_inputs.append(_value_info(name, ref))
@@ -273,6 +278,24 @@ def _value_info(name: str, ref: TensorRef) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, dtype_to_onnx(ref.dtype.base), dims)
 
 
+def _fill_unknown_ranks(model: onnx.ModelProto) -> None:
+    """Outputs whose rank the graph does not know get the shape ONNX's inference finds."""
+    missing = [o for o in model.graph.output if not o.type.tensor_type.HasField("shape")]
+    if not missing:
+        return
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001 - inference is best effort here; the checker decides
+        inferred = model
+    found = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)
+             if v.type.tensor_type.HasField("shape")}
+    for output in missing:
+        if output.name not in found:
+            raise ExportNotSupported(f"not supported: output {tensor_name_of(output.name)} has "
+                                     f"an unknown rank; ONNX graph outputs need one")
+        output.type.tensor_type.shape.CopyFrom(found[output.name].type.tensor_type.shape)
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -290,8 +313,9 @@ def check_exported(model: onnx.ModelProto) -> None:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise OnnxExportError(f"internal: the exported model fails onnx.checker: "
-                              f"{first[:500]}") from None
+        raise ExportNotSupported(f"not supported: onnx.checker rejects the exported model "
+                                 f"(a dtype or form the ONNX op does not take?): "
+                                 f"{first[:500]}") from None
 
 
 

@@ -6,6 +6,8 @@ order, from two tables: the first op (BiasAdd or FusedBatchNorm, reading the arg
 activation.
 
     _FusedConv2D(x, w, [b]) fused_ops=["BiasAdd", "Relu6"] -> Relu6(Conv2D(x, w) + b)
+
+The same body runs on the GPU (``xp = cupy``) over the GPU contraction kernels.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from runtime.kernels import elementwise, nn, nn_conv
 from schema.dtypes import DType
 from schema.ops.fused import fused_channel_axis, parse_fused_ops
@@ -47,30 +49,30 @@ def _channel_shape(y: np.ndarray, axis: int) -> tuple:
     return tuple(shape)
 
 
-def _bias_add(y: np.ndarray, args: list, axis: int, attr: Callable) -> np.ndarray:
+def _bias_add(y: np.ndarray, args: list, axis: int, attr: Callable, xp=np) -> np.ndarray:
     return y + args[0].reshape(_channel_shape(y, axis))
 
 
-def _batch_norm(y: np.ndarray, args: list, axis: int, attr: Callable) -> np.ndarray:
+def _batch_norm(y: np.ndarray, args: list, axis: int, attr: Callable, xp=np) -> np.ndarray:
     """(y - mean) * scale / sqrt(variance + epsilon) + offset, per channel (inference)."""
     scale, offset, mean, variance = (a.reshape(_channel_shape(y, axis)) for a in args)
-    epsilon = np.asarray(attr("epsilon", 1e-4), y.dtype)
-    return (y - mean) * (scale / np.sqrt(variance + epsilon)) + offset
+    epsilon = xp.asarray(attr("epsilon", 1e-4), y.dtype)
+    return (y - mean) * (scale / xp.sqrt(variance + epsilon)) + offset
 
 
 _FIRST: dict[str, Callable] = {"BiasAdd": _bias_add, "FusedBatchNorm": _batch_norm}
 
 
 def _leaky_relu(ctx: KernelContext) -> Callable:
-    alpha = float(ctx.attr("leakyrelu_alpha", 0.2))
-    return lambda y: np.where(y > 0, y, y * y.dtype.type(alpha))
+    alpha, xp = float(ctx.attr("leakyrelu_alpha", 0.2)), ctx.xp
+    return lambda y: xp.where(y > 0, y, y * y.dtype.type(alpha))
 
 
 # Activation -> factory(ctx) -> function: the activation kernels' own bodies where they exist.
 _ACTIVATIONS: dict[str, Callable] = {
-    **{name: (lambda ctx, fn=fn: fn) for name, fn in nn._ACTIVATIONS.items()},
+    **{name: (lambda ctx, name=name: nn.activation_body(name, ctx.xp)) for name in nn._ACTIVATIONS},
     "LeakyRelu": _leaky_relu,
-    "Tanh": lambda ctx: np.tanh,
+    "Tanh": lambda ctx: ctx.xp.tanh,
     "Sigmoid": elementwise.sigmoid,
 }
 
@@ -85,13 +87,15 @@ def _check_supported(ctx: KernelContext) -> None:
         raise ctx.fail("host_args are not supported")
 
 
-@kernel(*_CONTRACTIONS)
+@kernel(*_CONTRACTIONS, device=BOTH)
 def fused_contraction(ctx: KernelContext):
     first, activation = parse_fused_ops(ctx.node.op, ctx.attr("fused_ops"), ctx.fail)
     _check_supported(ctx)
     out_type = ctx.out_types[0]
     compute = DType.FLOAT if out_type in _NARROW else out_type
-    wide = _ComputeContext(ctx.node, ctx.device, ctx.resources, ctx.limits, ctx.xp, compute)
+    wide = _ComputeContext(node=ctx.node, device=ctx.device, resources=ctx.resources,
+                           limits=ctx.limits, xp=ctx.xp, compute=compute)
+    xp = ctx.xp
     contraction = _CONTRACTIONS[ctx.node.op](wide)
     post = _FIRST[first]
     act = _ACTIVATIONS[activation](ctx) if activation else None
@@ -104,8 +108,8 @@ def fused_contraction(ctx: KernelContext):
                 raise ctx.fail(f"arg {i} ({first}) of shape {list(arg.shape)} must be a vector "
                                f"of the output's {y.shape[axis]} channels (output shape "
                                f"{list(y.shape)})")
-        y = post(y, [a.astype(compute.np, copy=False) for a in args], axis, ctx.attr)
+        y = post(y, [a.astype(compute.np, copy=False) for a in args], axis, ctx.attr, xp)
         if act is not None:
             y = act(y)
-        return np.asarray(y).astype(out_type.np, copy=False)
+        return xp.asarray(y).astype(out_type.np, copy=False)
     return run

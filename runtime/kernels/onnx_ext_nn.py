@@ -24,7 +24,7 @@ def _compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype.name in _NARROW else dtype
 
 
-# -- DepthToSpace, SpaceToDepth -----------------------------------------------------------------------
+# -- DepthToSpace, SpaceToDepth -------------------------------------------------------------------
 
 def _nhwc(ctx: KernelContext, fn):
     """Runs an NHWC body on NCHW data by transposing in and out."""
@@ -83,7 +83,7 @@ def lrn(ctx: KernelContext):
     return run
 
 
-# -- OnnxConvTranspose ---------------------------------------------------------------------------------
+# -- OnnxConvTranspose ----------------------------------------------------------------------------
 
 def _transpose_plan(ctx: KernelContext, x: np.ndarray, w: np.ndarray) -> tuple:
     """(kernel, strides, dilations, [(out, crop)] per dim) after checking the shapes."""
@@ -149,7 +149,7 @@ def _crop(full: np.ndarray, plans: list) -> np.ndarray:
     return out
 
 
-# -- OnnxDropout ---------------------------------------------------------------------------------------
+# -- OnnxDropout ----------------------------------------------------------------------------------
 
 @kernel("OnnxDropout")
 def dropout(ctx: KernelContext):

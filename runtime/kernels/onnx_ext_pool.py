@@ -42,10 +42,11 @@ def _reach(plan: tuple, k: int, stride: int, dilation: int) -> int:
     return (plan[0] - 1) * stride + (k - 1) * dilation + 1
 
 
-def _pad(x: np.ndarray, plans: list, reaches: list, fill) -> np.ndarray:
+def _pad(ctx: KernelContext, x: np.ndarray, plans: list, reaches: list, fill) -> np.ndarray:
     widths = [(0, 0), (0, 0)]
     for (_, before, _), reach, size in zip(plans, reaches, x.shape[2:]):
         widths.append((before, max(reach - before - size, 0)))
+    check_budget(ctx, [d + b + a for d, (b, a) in zip(x.shape, widths)], x.dtype)
     return np.pad(x, widths, constant_values=fill)
 
 
@@ -84,7 +85,7 @@ def pool(ctx: KernelContext):
                                                                dilations)]
         out_shape = x.shape[:2] + tuple(pl[0] for pl in plans)
         if mode == "max":
-            padded = _pad(x, plans, reaches, _lowest(x.dtype))
+            padded = _pad(ctx, x, plans, reaches, _lowest(x.dtype))
             out = np.full(out_shape, _lowest(x.dtype), x.dtype)
             for _, index in _taps(kernel_shape, strides, dilations, plans):
                 np.maximum(out, padded[index], out=out)
@@ -92,7 +93,7 @@ def pool(ctx: KernelContext):
         compute = np.float64 if x.dtype == np.float64 else np.float32
         values = x.astype(compute)
         values = np.abs(values) ** p if mode == "lp" else values
-        padded = _pad(values, plans, reaches, 0)
+        padded = _pad(ctx, values, plans, reaches, 0)
         total = np.zeros(out_shape, compute)
         for _, index in _taps(kernel_shape, strides, dilations, plans):
             total += padded[index]
@@ -125,7 +126,7 @@ def max_pool_with_indices(ctx: KernelContext):
                                                                dilations)]
         n, c, in_dims = x.shape[0], x.shape[1], x.shape[2:]
         out_dims = tuple(pl[0] for pl in plans)
-        padded = _pad(x, plans, reaches, _lowest(x.dtype))
+        padded = _pad(ctx, x, plans, reaches, _lowest(x.dtype))
         best = np.full((n, c) + out_dims, _lowest(x.dtype), x.dtype)
         best_index = np.zeros((n, c) + out_dims, np.int64)
         base = (np.arange(n * c, dtype=np.int64) * math.prod(in_dims)).reshape(

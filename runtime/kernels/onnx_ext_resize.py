@@ -1,10 +1,11 @@
 """Kernel of OnnxResize: ONNX Resize (and Upsample) on any rank, one axis at a time.
 
-Resizing is separable: for each resized axis an [out, in] interpolation matrix is built from
-the output positions' source coordinates, and the data is contracted with it along that axis.
+Resizing is separable: for each resized axis, every output position gets its source taps and
+their weights from its source coordinate, and the data is gathered and weighed along that axis.
 
     in 2, out 4, linear, half_pixel: coordinates [-0.25, 0.25, 0.75, 1.25]
-        -> rows [1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]  (out-of-range taps clamp to the edge)
+        -> taps [-1, 0], [0, 1], [0, 1], [1, 2] clamped to [0, 1], weights [.25, .75], [.75, .25],
+           [.25, .75], [.75, .25]
 
 Nearest picks one source per row (nearest_mode rounding), linear and cubic weigh the taps
 around the coordinate with their kernel (stretched by 1/scale when antialiasing a downscale).
@@ -67,21 +68,21 @@ def source_coordinates(mode: str, out_size: int, in_size: int, scale: float, roi
     return (y + 0.5) / scale - 0.5, None   # half_pixel
 
 
-def axis_matrix(ctx: KernelContext, in_size: int, out_size: int, scale: float, roi) -> tuple:
-    """([out, in] float64 weights, outside mask or None) for one axis."""
+def axis_taps(ctx: KernelContext, in_size: int, out_size: int, scale: float, roi) -> tuple:
+    """(source indices [out, taps], weights [out, taps], outside mask or None) of one axis;
+    taps outside the input read the edge (their index is clamped)."""
     x, outside = source_coordinates(ctx.attr("coordinate_transformation_mode", "half_pixel"),
                                     out_size, in_size, scale, roi)
-    matrix = np.zeros((out_size, in_size))
-    rows = np.arange(out_size)
     mode = ctx.attr("mode", "nearest")
     if mode == "nearest":
         index = _NEAREST[ctx.attr("nearest_mode", "round_prefer_floor")](x, scale)
-        matrix[rows, np.clip(index, 0, in_size - 1).astype(np.int64)] = 1.0
-        return matrix, outside
+        return np.clip(index, 0, in_size - 1).astype(np.int64)[:, None], \
+            np.ones((out_size, 1)), outside
     support, weight = (1, _linear) if mode == "linear" else \
         (2, _cubic(ctx.attr("cubic_coeff_a", -0.75)))
     stretch = min(scale, 1.0) if ctx.attr("antialias", False) else 1.0
     radius = math.ceil(support / stretch)
+    check_budget(ctx, [out_size, 2 * radius], np.float64)
     taps = np.floor(x)[:, None] + np.arange(1 - radius, radius + 1)[None, :]
     weights = weight(stretch * (taps - x[:, None]))
     if ctx.attr("antialias", False):
@@ -90,9 +91,15 @@ def axis_matrix(ctx: KernelContext, in_size: int, out_size: int, scale: float, r
         weights = np.where((taps < 0) | (taps >= in_size), 0.0, weights)
         total = weights.sum(axis=1, keepdims=True)
         weights = weights / np.where(total == 0, 1.0, total)
-    columns = np.clip(taps, 0, in_size - 1).astype(np.int64)
-    np.add.at(matrix, (np.broadcast_to(rows[:, None], columns.shape), columns), weights)
-    return matrix, outside
+    return np.clip(taps, 0, in_size - 1).astype(np.int64), weights, outside
+
+
+def _resize_axis(ctx: KernelContext, data: np.ndarray, axis: int, columns, weights):
+    """sum_k weights[o, k] * data[..., columns[o, k], ...] along ``axis``."""
+    check_budget(ctx, data.shape[:axis] + columns.shape + data.shape[axis + 1:], np.float64)
+    gathered = np.take(data, columns, axis=axis)
+    shape = (1,) * axis + weights.shape + (1,) * (data.ndim - axis - 1)
+    return (gathered * weights.reshape(shape)).sum(axis=axis + 1)
 
 
 def _full_roi(roi: np.ndarray, rank: int, axes: list) -> list:
@@ -132,9 +139,9 @@ def resize(ctx: KernelContext):
                 continue
             if x.shape[axis] == 0:
                 raise ctx.fail(f"cannot resize the empty axis {axis} to {out_shape[axis]}")
-            matrix, out_mask = axis_matrix(ctx, x.shape[axis], out_shape[axis], factors[axis],
-                                           rois[axis])
-            result = np.moveaxis(np.tensordot(matrix, result, axes=([1], [axis])), 0, axis)
+            columns, weights, out_mask = axis_taps(ctx, x.shape[axis], out_shape[axis],
+                                                   factors[axis], rois[axis])
+            result = _resize_axis(ctx, result, axis, columns, weights)
             if out_mask is not None:
                 shape = [1] * x.ndim
                 shape[axis] = out_shape[axis]

@@ -64,7 +64,7 @@ def _clipper(ctx: KernelContext) -> Callable:
     return lambda x: np.clip(x, -limit, limit)
 
 
-# -- cells: (x_t, h, c, weights of one direction) -> (h, c) ----------------------------------------
+# -- cells: (x_t, h, c, weights of one direction) -> (h, c) ---------------------------------------
 
 def _rnn_cell(fns, clip, x, h, c, w, r, b, p):
     hidden = h.shape[-1]

@@ -129,7 +129,7 @@ def affine_grid(ctx: KernelContext):
     return run
 
 
-# -- RoiAlign -----------------------------------------------------------------------------------
+# -- RoiAlign -------------------------------------------------------------------------------------
 
 def _roi_samples(start: float, length: float, pooled: int, grid: int) -> np.ndarray:
     """Sample coordinates [pooled, grid] along one axis of a region."""
@@ -165,6 +165,8 @@ def roi_align(ctx: KernelContext):
             width, height = max(width, 1.0), max(height, 1.0)
         grid_h = ratio if ratio > 0 else int(np.ceil(height / out_h))
         grid_w = ratio if ratio > 0 else int(np.ceil(width / out_w))
+        # the sampling grid grows with the region's size: refuse huge regions before allocating
+        check_budget(ctx, [image.shape[0], out_h, grid_h, out_w, max(grid_w, 1)], np.float64)
         ys = _bilinear_corners(_roi_samples(y0, height, out_h, grid_h), image.shape[1])
         xs = _bilinear_corners(_roi_samples(x0, width, out_w, grid_w), image.shape[2])
         # terms[k]: [C, out_h, grid_h, out_w, grid_w] for the 4 corners

@@ -38,7 +38,7 @@ def _axis(ctx: KernelContext, rank: int) -> int:
     return axis % max(rank, 1)
 
 
-# -- TopKV2, ReverseSequence ------------------------------------------------------------------------
+# -- TopKV2, ReverseSequence ----------------------------------------------------------------------
 
 def _descending_key(x: np.ndarray) -> np.ndarray:
     """A key whose ascending stable sort is x's descending order (ties keep index order)."""
@@ -169,7 +169,7 @@ def unique(ctx: KernelContext):
     return run
 
 
-# -- run-time axes and pads ------------------------------------------------------------------------
+# -- run-time axes and pads -----------------------------------------------------------------------
 
 def _axes_list(ctx: KernelContext, axes: np.ndarray, rank: int) -> list:
     values = [int(a) for a in axes.reshape(-1)]

@@ -46,6 +46,7 @@ def conv(ctx: KernelContext):
         widths = [(0, 0), (0, 0)] + [(b, max((n - 1) * s + (k - 1) * dl + 1 - b - d, 0))
                                      for (n, b, _), s, k, dl, d in
                                      zip(plans, strides, kernel_shape, dilations, x.shape[2:])]
+        check_budget(ctx, [d + b + a for d, (b, a) in zip(x.shape, widths)], compute)
         padded = np.pad(x.astype(compute), widths)
         n, c = x.shape[:2]
         xg = padded.reshape(n, group, c // group, *padded.shape[2:])
@@ -164,7 +165,8 @@ def col2im(ctx: KernelContext):
             raise ctx.fail(f"input {list(x.shape)} does not fit image_shape {image}, "
                            f"block_shape {block}: expected [N, C*{size}, {math.prod(counts)}]")
         n, channels = x.shape[0], x.shape[1] // size
-        check_budget(ctx, [n, channels] + image, x.dtype)
+        check_budget(ctx, [n, channels] + [d + pads[i] + pads[i + spatial]
+                                           for i, d in enumerate(image)], x.dtype)
         padded = np.zeros([n, channels] + [d + pads[i] + pads[i + spatial]
                                             for i, d in enumerate(image)], x.dtype)
         cols = x.reshape(n, channels, *block, *counts)

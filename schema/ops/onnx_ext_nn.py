@@ -27,7 +27,7 @@ _FLOATS = "{half, bfloat16, float, double}"
 Fail = Callable[[str], Exception]
 
 
-# -- window arithmetic -----------------------------------------------------------------------------
+# -- window arithmetic ----------------------------------------------------------------------------
 
 def pool_window(in_size: int, k: int, stride: int, dilation: int, pads: tuple, auto_pad: str,
                 ceil_mode: bool, fail: Fail) -> tuple:
@@ -89,7 +89,7 @@ def window_attrs(attr: Callable, spatial: int, fail: Fail) -> tuple:
     return kernel, strides, dilations, [(pads[i], pads[i + spatial]) for i in range(spatial)]
 
 
-# -- DepthToSpace, SpaceToDepth, LRN (TensorFlow's ops) -----------------------------------------------
+# -- DepthToSpace, SpaceToDepth, LRN (TensorFlow's ops) -------------------------------------------
 
 def _channel_axes(ctx) -> tuple:
     return (1, 2, 3) if ctx.attr("data_format", "NHWC") == "NHWC" else (2, 3, 1)
@@ -126,7 +126,7 @@ op("LRN", inputs=["input: T"], outputs=["output: T"],
           "beta: float = 0.5", "T: {half, bfloat16, float} = float"], shape=same_as_input(0))
 
 
-# -- pooling and transposed convolution --------------------------------------------------------------
+# -- pooling and transposed convolution -----------------------------------------------------------
 
 def _spatial_out(ctx, per_dim: Callable) -> Optional[tuple]:
     """Output shape [N, C_out, *spatial] with per_dim(i, size) -> size, or None."""
@@ -192,7 +192,7 @@ op("OnnxConvTranspose", inputs=["x: T", "w: T"], outputs=["y: T"],
    shape=_conv_transpose_shape)
 
 
-# -- Resize ------------------------------------------------------------------------------------------
+# -- Resize ---------------------------------------------------------------------------------------
 
 def resize_target(in_shape: Sequence[int], scales: Sequence[float], sizes: Sequence[int],
                   axes: Sequence[int], policy: str, fail: Fail) -> tuple:
@@ -257,7 +257,7 @@ op("OnnxResize", inputs=["x: T", "roi: float", "scales: float", "sizes: int64"],
    shape=_resize_shape)
 
 
-# -- Dropout -------------------------------------------------------------------------------------------
+# -- Dropout --------------------------------------------------------------------------------------
 
 op("OnnxDropout", inputs=["data: T", "ratio: float", "training_mode: bool"],
    outputs=["output: T", "mask: bool"],

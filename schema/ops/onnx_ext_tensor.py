@@ -116,7 +116,7 @@ op("OnnxUnique", inputs=["x: T"],
    shape=_unique_shape)
 
 
-# -- run-time axes and pads: what the TF mappings need as constants ---------------------------------
+# -- run-time axes and pads: what the TF mappings need as constants -------------------------------
 
 def _axes_value(ctx, i: int):
     value = ctx.value(i)

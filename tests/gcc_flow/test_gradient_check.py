@@ -15,6 +15,7 @@ import gcc_flow as gf
 import gradient_cases
 import gradient_cases_array  # noqa: F401  (the cases of each family register themselves)
 import gradient_cases_backprop  # noqa: F401
+import gradient_cases_control_flow  # noqa: F401
 import gradient_cases_nn  # noqa: F401
 from gcc_flow.gradients import gradient_registry
 

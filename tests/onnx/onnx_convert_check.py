@@ -110,11 +110,12 @@ def compare(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 18,
 
 
 def import_one_node(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 18,
-                    out_type: int = onnx.TensorProto.FLOAT, **attrs):
-    """Imports (without running) a one-node model whose outputs are declared ``out_type`` of
-    unknown shape; returns the importer's ImportResult."""
+                    out_types: Sequence[int] = (), **attrs):
+    """Imports (without running) a one-node model whose outputs are declared ``out_types``
+    (default float) of unknown shape; returns the importer's ImportResult."""
     model, _ = make_model(op_type, inputs, n_outputs, opset, **attrs)
-    for output in model.graph.output:
-        output.type.tensor_type.elem_type = out_type
+    for i, output in enumerate(model.graph.output):
+        elem = out_types[i] if i < len(out_types) else onnx.TensorProto.FLOAT
+        output.type.tensor_type.elem_type = elem
         output.type.tensor_type.shape.SetInParent()
     return import_graph(model)

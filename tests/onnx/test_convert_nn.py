@@ -231,9 +231,13 @@ def test_constant_batch_norm_folds_into_one_multiply_add():
                                             Init(np.abs(f32(3)))]) == ["Mul", "AddV2"]
 
 
-def test_three_d_conv_is_refused():
-    with pytest.raises(NotSupported, match="not supported: Conv on rank-5 input"):
-        import_one_node("Conv", [f32(1, 2, 3, 3, 3), Init(f32(2, 2, 1, 1, 1))])
+def test_three_d_conv_uses_the_extension_op():
+    assert _op_types("Conv", [f32(1, 2, 3, 3, 3), Init(f32(2, 2, 1, 1, 1))]) == ["OnnxConv"]
+
+
+def test_lp_normalization_of_other_orders_is_refused():
+    with pytest.raises(NotSupported, match="not supported: LpNormalization p=3"):
+        import_one_node("LpNormalization", [X], p=3)
 
 
 def test_unknown_resize_mode_is_refused():

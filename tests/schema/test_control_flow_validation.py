@@ -22,7 +22,7 @@ from schema.validate import check_control_flow, topological_order, validate
 F32, I32, BOOL = DType.FLOAT, DType.INT32, DType.BOOL
 
 
-def load(*nodes) -> Graph:
+def load(*nodes, check: bool = True) -> Graph:
     """A graph loaded (and checked node by node) from ("name", "Op", [inputs], {attrs})."""
     out = graph_pb2.GraphDef()
     for name, op, inputs, attrs in nodes:
@@ -30,7 +30,7 @@ def load(*nodes) -> Graph:
         node.input.extend(inputs)
         for key, value in attrs.items():
             node.attr[key].CopyFrom(attr_to_proto(value, get_op(op).attrs[key].type))
-    return graph_from_graph_def(out)
+    return graph_from_graph_def(out, validate=check)
 
 
 def const(name, value, dtype, inputs=()):
@@ -104,9 +104,12 @@ def test_a_cycle_without_a_merge_is_still_a_cycle():
      "from the root frame"),
 ])
 def test_unpaired_control_flow_is_refused(nodes, message):
-    graph = load(*nodes)
+    # Refused when loading (graph_from_graph_def checks frames), and by validate() on an IR
+    # graph built without that check.
     with pytest.raises(ValidationError, match=message):
-        validate(graph)
+        load(*nodes)
+    with pytest.raises(ValidationError, match=message):
+        validate(load(*nodes, check=False))
 
 
 def test_next_iteration_may_only_feed_a_merge():

@@ -55,8 +55,9 @@ def _same_pads(in_sizes: list, kernel: list, strides: list, dilations: list) -> 
 
 
 def padding_attrs(ctx: ExportContext, node: Node, kernel: Optional[list], strides: list,
-                  dilations: list) -> dict:
-    """ONNX pads/auto_pad for the node's padding ('SAME', 'VALID', 'EXPLICIT')."""
+                  dilations: list, sizes: Optional[list] = None) -> dict:
+    """ONNX pads/auto_pad for the node's padding ('SAME', 'VALID', 'EXPLICIT') on spatial
+    input ``sizes`` (default: from input 0's shape)."""
     padding = node.attrs.get("padding")
     padding = padding.decode() if isinstance(padding, bytes) else padding
     if padding == "VALID":
@@ -65,8 +66,9 @@ def padding_attrs(ctx: ExportContext, node: Node, kernel: Optional[list], stride
         pairs = np.asarray(node.attrs.get("explicit_paddings") or [0] * 8).reshape(4, 2)
         hw = pairs[1:3] if _nhwc(node) else pairs[2:4]
         return {"pads": [int(hw[0][0]), int(hw[1][0]), int(hw[0][1]), int(hw[1][1])]}
-    shape = ctx.shape(node, 0)
-    sizes = None if shape is None else _spatial(node, shape)
+    if sizes is None:
+        shape = ctx.shape(node, 0)
+        sizes = None if shape is None else _spatial(node, shape)
     if kernel is None or sizes is None or None in sizes or None in kernel:
         return {"auto_pad": "SAME_UPPER"}
     return {"pads": _same_pads(sizes, kernel, strides, dilations)}
@@ -118,8 +120,15 @@ def _group(ctx: ExportContext, node: Node, depthwise: bool) -> int:
     return int(channels // w_shape[2])
 
 
+def _check_float(ctx: ExportContext, node: Node, i: int) -> None:
+    dtype = ctx.dtype(node, i)
+    if not dtype.is_floating:
+        raise ctx.unsupported(node, f"{dtype.tf_name} data (ONNX {node.op} takes float types)")
+
+
 def conv(ctx: ExportContext, node: Node, depthwise: bool, bias: Optional[str] = None) -> str:
     """The ONNX Conv of a (possibly fused) 2-D convolution, still in NCHW."""
+    _check_float(ctx, node, 0)
     _check_batch_channel(ctx, node, "strides")
     _check_batch_channel(ctx, node, "dilations")
     strides = _spatial(node, node.attrs["strides"])
@@ -162,6 +171,7 @@ def pool(ctx: ExportContext, node: Node) -> str:
         raise ctx.unsupported(node, f"input of rank {ctx.rank(node, 0)}")
     _check_batch_channel(ctx, node, "ksize")
     _check_batch_channel(ctx, node, "strides")
+    _check_float(ctx, node, 0)
     kernel = _spatial(node, node.attrs["ksize"])
     strides = _spatial(node, node.attrs["strides"])
     attrs = padding_attrs(ctx, node, kernel, strides, [1, 1])
@@ -170,3 +180,48 @@ def pool(ctx: ExportContext, node: Node) -> str:
         attrs["count_include_pad"] = 0  # TF averages the valid elements of edge windows
     y = ctx.emit(op_type, [_to_nchw(ctx, node)], kernel_shape=kernel, strides=strides, **attrs)
     return _from_nchw(ctx, node, y)
+
+
+def _forward_pads(ctx: ExportContext, node: Node, sizes: list, kernel: list, strides: list,
+                  dilations: list) -> list[int]:
+    """The pads [top, left, bottom, right] of the forward convolution on ``sizes``."""
+    attrs = padding_attrs(ctx, node, kernel, strides, dilations, sizes)
+    return list(attrs.get("pads", [0, 0, 0, 0]))
+
+
+@emitter("Conv2DBackpropInput")
+def conv2d_backprop_input(ctx: ExportContext, node: Node) -> str:
+    """The gradient of Conv2D for its input: ConvTranspose with the forward conv's pads and the
+    output_padding that gives back ``input_sizes`` exactly."""
+    _check_float(ctx, node, 2)
+    _check_batch_channel(ctx, node, "strides")
+    _check_batch_channel(ctx, node, "dilations")
+    sizes = _spatial(node, ctx.static_ints(node, 0, "input_sizes"))
+    strides = _spatial(node, node.attrs["strides"])
+    dilations = _spatial(node, node.attrs.get("dilations") or [1, 1, 1, 1])
+    w, kernel = _filter(ctx, node, depthwise=False)
+    if kernel is None or None in kernel:
+        raise ctx.unsupported(node, "filter of unknown spatial size")
+    pads = _forward_pads(ctx, node, sizes, kernel, strides, dilations)
+    out_padding = []
+    for i, (size, k, s, d) in enumerate(zip(sizes, kernel, strides, dilations)):
+        span = (k - 1) * d + 1
+        grad = (size + pads[i] + pads[i + 2] - span) // s + 1   # the forward output size
+        out_padding.append(size - (s * (grad - 1) + span - pads[i] - pads[i + 2]))
+    x = ctx.input(node, 2)
+    x = ctx.transpose(x, _TO_NCHW) if _nhwc(node) else x
+    y = ctx.emit("ConvTranspose", [x, w], strides=strides, dilations=dilations, pads=pads,
+                 output_padding=out_padding if any(out_padding) else None)
+    return _from_nchw(ctx, node, y)
+
+
+@emitter("LRN")
+def lrn(ctx: ExportContext, node: Node) -> str:
+    """TF sums squares over depth_radius on each side of the last axis, scaled by alpha; ONNX
+    over ``size`` channels (axis 1), scaled by alpha / size."""
+    radius = int(node.attrs.get("depth_radius", 5))
+    size = 2 * radius + 1
+    x = ctx.transpose(ctx.input(node, 0), _TO_NCHW)
+    y = ctx.emit("LRN", [x], size=size, alpha=float(node.attrs.get("alpha", 1.0)) * size,
+                 beta=float(node.attrs.get("beta", 0.5)), bias=float(node.attrs.get("bias", 1.0)))
+    return ctx.transpose(y, _TO_NHWC)

@@ -8,6 +8,8 @@ GatherNd, Pad/PadV2/MirrorPad, OneHot.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from gcc_flow.onnx.export_ops import emitter
@@ -54,36 +56,81 @@ def _slice_bounds(b: int, e: int, stride: int, dim, begin_masked: bool, end_mask
 
 @emitter("StridedSlice")
 def strided_slice(ctx: ExportContext, node: Node) -> str:
-    begin = ctx.static_ints(node, 1, "begin")
-    end = ctx.static_ints(node, 2, "end")
+    """Slice over the dims that are not taken whole, Squeeze of the shrunk dims, Unsqueeze of
+    the new axes. Constant begin/end are clamped here exactly as TensorFlow does; computed
+    ones go to Slice as they are (ONNX clamps alike, except a start past either end with a
+    negative stride)."""
     strides = ctx.static_ints(node, 3, "strides")
     shape = ctx.shape(node, 0)
     if shape is None:
         raise ctx.unsupported(node, "input of unknown rank")
     masks = [int(node.attrs.get(m, 0)) for m in _MASKS]
+    begin, end = ctx.static(node, 1), ctx.static(node, 2)
+    known = begin is not None and end is not None
+    n = len(strides)
+    # With begin/end unknown, the dense spec is built from the sparse positions themselves.
+    spec_begin = [int(b) for b in begin] if known else list(range(n))
+    spec_end = [int(e) for e in end] if known else list(range(n))
     try:
-        dense = _dense_spec(len(shape), len(strides), begin, end, strides, *masks)
+        dense = _dense_spec(len(shape), n, spec_begin, spec_end, strides, *masks)
+        slices = _static_slices(shape, dense) if known else _dynamic_slices(ctx, node, dense)
     except RuleError as err:
         raise ctx.unsupported(node, str(err)) from None
-    d_begin, d_end, d_strides, d_bmask, d_emask, d_shrink, gather = dense
-    starts, ends, axes, steps = [], [], [], []
-    for i, dim in enumerate(shape):
-        bm, em, shrink = bool(d_bmask >> i & 1), bool(d_emask >> i & 1), bool(d_shrink >> i & 1)
-        if bm and em and d_strides[i] == 1 and not shrink:
-            continue
-        try:
-            s, e, step = _slice_bounds(d_begin[i], d_end[i], d_strides[i], dim, bm, em, shrink)
-        except RuleError as err:
-            raise ctx.unsupported(node, str(err)) from None
-        starts.append(s), ends.append(e), axes.append(i), steps.append(step)
     y = ctx.input(node, 0)
-    if axes:
-        y = ctx.emit("Slice", [y, ctx.ints(starts), ctx.ints(ends), ctx.ints(axes),
-                               ctx.ints(steps)])
+    if slices is not None:
+        y = ctx.emit("Slice", [y] + [_ints_or_value(ctx, v) for v in slices])
+    d_shrink, gather = dense[5], dense[6]
     y = ctx.squeeze(y, [i for i in range(len(shape)) if d_shrink >> i & 1])
     kept = [g for g in gather if g != _SHRINK]
-    new_axes = [k for k, g in enumerate(kept) if g == _NEW_AXIS]
-    return ctx.unsqueeze(y, new_axes)
+    return ctx.unsqueeze(y, [k for k, g in enumerate(kept) if g == _NEW_AXIS])
+
+
+def _sliced_dims(dense) -> list[tuple]:
+    """(dim index, begin, end, stride, begin masked, end masked, shrink) of the dims a Slice
+    must touch (not those taken whole with stride 1)."""
+    d_begin, d_end, d_strides, d_bmask, d_emask, d_shrink, _ = dense
+    out = []
+    for i in range(len(d_strides)):
+        bm, em, shrink = bool(d_bmask >> i & 1), bool(d_emask >> i & 1), bool(d_shrink >> i & 1)
+        if not (bm and em and d_strides[i] == 1 and not shrink):
+            out.append((i, d_begin[i], d_end[i], d_strides[i], bm, em, shrink))
+    return out
+
+
+def _static_slices(shape, dense) -> Optional[list]:
+    rows = [(i,) + _slice_bounds(b, e, s, shape[i], bm, em, shrink)
+            for i, b, e, s, bm, em, shrink in _sliced_dims(dense)]
+    if not rows:
+        return None
+    return [[r[k] for r in rows] for k in (1, 2, 0, 3)]
+
+
+def _dynamic_slices(ctx: ExportContext, node: Node, dense) -> Optional[list]:
+    """starts/ends gathered from the begin/end tensors (d_begin holds sparse positions)."""
+    rows = _sliced_dims(dense)
+    if not rows:
+        return None
+    begin64, end64 = ctx.int64_input(node, 1), ctx.int64_input(node, 2)
+    starts, ends = [], []
+    for _, j, _, stride, bm, em, shrink in rows:
+        b = ctx.emit("Gather", [begin64, ctx.ints([j])], axis=0)
+        starts.append(ctx.ints([0 if stride > 0 else INT64_MAX]) if bm and not shrink else b)
+        if shrink:  # one element: begin + 1, or to the end for begin -1
+            last = ctx.emit("Equal", [b, ctx.ints([-1])])
+            ends.append(ctx.emit("Where", [last, ctx.ints([INT64_MAX]),
+                                           ctx.emit("Add", [b, ctx.ints([1])])]))
+        elif em:
+            ends.append(ctx.ints([INT64_MAX if stride > 0 else INT64_MIN]))
+        else:
+            ends.append(ctx.emit("Gather", [end64, ctx.ints([j])], axis=0))
+    concat = [ctx.emit("Concat", part, axis=0) if len(part) > 1 else part[0]
+              for part in (starts, ends)]
+    return concat + [ctx.ints([r[0] for r in rows]),
+                     ctx.ints([1 if r[6] else r[3] for r in rows])]
+
+
+def _ints_or_value(ctx: ExportContext, values) -> str:
+    return values if isinstance(values, str) else ctx.ints(values)
 
 
 @emitter("GatherV2", "Gather")

@@ -1,7 +1,7 @@
 """Reductions and ArgMax/ArgMin -> ONNX Reduce*/ArgMax/ArgMin.
 
     Sum(x, axes=[1], keep_dims=false) -> ReduceSum(x, [1], keepdims=0)
-    All(b, [0]) -> Cast(ReduceMin(Cast(b, int32), [0]), bool)
+    All(b, [0]) -> Greater(ReduceMin(Cast(b, int32), [0]), 0)
     ArgMax(x, 1) output_type=int32 -> Cast(ArgMax(x, axis=1, keepdims=0), int32)
 
 Empty reduction axes leave the tensor as it is (TensorFlow), which ONNX says with
@@ -43,9 +43,13 @@ def reduce(ctx: ExportContext, node: Node) -> str:
 
 @emitter(*_BOOL_REDUCE)
 def reduce_bool(ctx: ExportContext, node: Node) -> str:
+    """0/1 reduced, then > 0: an empty All gives ReduceMin's int max (true), an empty Any
+    ReduceMax's int min (false), as in TensorFlow."""
     as_int = ctx.cast(ctx.input(node, 0), DType.BOOL, DType.INT32)
     reduced = _reduce(ctx, node, _BOOL_REDUCE[node.op], as_int)
-    return ctx.cast(reduced, DType.INT32, DType.BOOL) if reduced != as_int else ctx.input(node, 0)
+    if reduced == as_int:
+        return ctx.input(node, 0)
+    return ctx.emit("Greater", [reduced, ctx.scalar(0, DType.INT32)])
 
 
 @emitter("ArgMax", "ArgMin")

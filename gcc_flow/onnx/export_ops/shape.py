@@ -183,11 +183,26 @@ def split_(ctx: ExportContext, node: Node) -> list:
 
 @emitter("SplitV")
 def split_v(ctx: ExportContext, node: Node) -> list:
-    sizes = ctx.static_ints(node, 1, "size_splits")
     axis = ctx.static_ints(node, 2, "split_dim")[0]
+    if ctx.static(node, 1) is None:
+        return _split_v_computed(ctx, node, axis)
+    sizes = ctx.static_ints(node, 1, "size_splits")
     if -1 in sizes:
         dim = _dim(ctx, node, 0, axis)
         if dim is None:
             raise ctx.unsupported(node, "size_splits with -1 on a dim of unknown size")
         sizes[sizes.index(-1)] = dim - (sum(sizes) + 1)
     return split(ctx, ctx.input(node, 0), sizes, axis)
+
+
+def _split_v_computed(ctx: ExportContext, node: Node, axis: int) -> list:
+    """Computed size_splits: a -1 becomes what the others leave of the dim."""
+    num = int(node.attrs["num_split"])
+    sizes = ctx.int64_input(node, 1)
+    x = ctx.input(node, 0)
+    dim = ctx.emit("Gather", [ctx.emit("Shape", [x]), ctx.ints([axis])], axis=0)
+    total = ctx.reduce("ReduceSum", sizes, [0], keepdims=True)
+    rest = ctx.emit("Sub", [dim, ctx.emit("Add", [total, ctx.ints([1])])])
+    fixed = ctx.emit("Where", [ctx.emit("Equal", [sizes, ctx.ints([-1])]), rest, sizes])
+    parts = ctx.emit("Split", [x, fixed], outputs=num, axis=axis)
+    return [parts] if num == 1 else parts

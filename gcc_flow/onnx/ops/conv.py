@@ -104,7 +104,7 @@ def _weights(ctx, w, perm, shape=None):
     return transpose(ctx, reshape(ctx, w, shape) if shape is not None else w, perm)
 
 
-# -- Conv ---------------------------------------------------------------------------------------
+# -- Conv -----------------------------------------------------------------------------------------
 
 @converter("Conv", since=1)
 def conv(ctx, node) -> list:
@@ -203,7 +203,7 @@ def _conv2d(ctx, node, x, w, b, params: dict):
     return from_nhwc(ctx, y)
 
 
-# -- ConvTranspose ------------------------------------------------------------------------------
+# -- ConvTranspose --------------------------------------------------------------------------------
 
 def _transpose_attrs(ctx, node, params: dict) -> dict:
     spatial = len(params["kernel"])

@@ -1,5 +1,5 @@
 """ONNX slicing and indexing ops: Slice, Gather*, Scatter*, NonZero, Compress, TopK, OneHot,
-Unique, ReverseSequence.
+Unique, ReverseSequence, TensorScatter.
 
     Slice(x f32[5,6], starts=[1], ends=[-1], axes=[1])  -> StridedSlice(x, [0,1], [0,-1], [1,1])
                                                            begin_mask=1 end_mask=1
@@ -10,7 +10,7 @@ Unique, ReverseSequence.
 
 ONNX allows negative indices; TensorFlow's gathers do not, so constant indices are normalized at
 import and run-time ones get SelectV2(i < 0, i + dim, i). GatherElements, ScatterElements,
-ScatterND and Unique are extension ops (schema/ops/onnx_ext_tensor.py).
+ScatterND, Unique and TensorScatter are extension ops (schema/ops/onnx_ext_tensor.py).
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ import numpy as np
 from gcc_flow.framework import Tensor, apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (
-    INT64_MAX, cast, const, dim_of, known_rank, norm_axis, reshape, shape_of, static_ints,
-    strided_slice, to_int64, transpose)
+    INT64_MAX, cast, check_const_size, const, dim_of, known_rank, norm_axis, reshape, shape_of,
+    static_ints, strided_slice, to_int64, transpose)
 from schema.dtypes import DType
 
 __all__: list = []   # converters register themselves
@@ -68,9 +68,9 @@ def _static_slice(ctx, node, x, rank: int, starts, ends, axes, steps):
             raise ctx.fail(node, f"axes {axes} repeat axis {a}")
         untouched.discard(a)
         begin[a], end[a], stride[a] = s, e, st
-    mask = sum(1 << a for a in untouched)
-    if not untouched ^ set(range(rank)):
+    if len(untouched) == rank:
         return apply_op("Identity", [x])
+    mask = sum(1 << a for a in untouched)
     return strided_slice(ctx, x, begin, end, stride, begin_mask=mask, end_mask=mask)
 
 
@@ -97,7 +97,7 @@ def _dynamic_slice(ctx, x, rank: int, starts, ends, axes, steps):
     return strided_slice(ctx, x, spread(starts, 0), spread(ends, INT64_MAX), strides)
 
 
-# -- Gather, GatherND, GatherElements --------------------------------------------------------------
+# -- Gather, GatherND, GatherElements -------------------------------------------------------------
 
 def positive_indices(ctx, indices, dims):
     """Negative indices counted from the end: numpy for constants, SelectV2 otherwise.
@@ -156,6 +156,7 @@ def _batched_gather_nd(ctx, node, x, indices, b: int, depth: int):
     rows = int(np.prod(ix[b:-1]))
     flat_x = reshape(ctx, x, [batch] + list(xs[b:]))
     flat_i = reshape(ctx, to_int64(ctx, indices), [batch, rows, depth])
+    check_const_size(ctx, node, [batch, rows])
     position = np.broadcast_to(np.arange(batch, dtype=np.int64)[:, None, None], (batch, rows, 1))
     full = apply_op("ConcatV2", [[const(ctx, np.ascontiguousarray(position)), flat_i],
                                  const(ctx, np.int32(-1))])
@@ -169,7 +170,7 @@ def gather_elements(ctx, node) -> list:
                      {"axis": ctx.attr(node, "axis", 0)})]
 
 
-# -- scatters --------------------------------------------------------------------------------------
+# -- scatters -------------------------------------------------------------------------------------
 
 def _reduction(ctx, node) -> str:
     reduction = ctx.attr(node, "reduction", "none")
@@ -193,7 +194,7 @@ def scatter_nd(ctx, node) -> list:
                      {"reduction": _reduction(ctx, node)})]
 
 
-# -- NonZero, Compress -----------------------------------------------------------------------------
+# -- NonZero, Compress ----------------------------------------------------------------------------
 
 @converter("NonZero", since=9)
 def non_zero(ctx, node) -> list:
@@ -217,7 +218,7 @@ def compress(ctx, node) -> list:
     return [apply_op("GatherV2", [x, positions, const(ctx, np.int32(axis))])]
 
 
-# -- TopK, OneHot, Unique, ReverseSequence ------------------------------------------------------------
+# -- TopK, OneHot, Unique, ReverseSequence --------------------------------------------------------
 
 @converter("TopK", since=1)
 def top_k(ctx, node) -> list:

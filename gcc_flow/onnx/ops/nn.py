@@ -21,11 +21,13 @@ from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.conv import from_nhwc, to_nhwc
 from gcc_flow.onnx.ops.tf_graph import (
-    cast, const, expand_dims, known_rank, requantize, reshape, same_type_const, shape_of,
-    squeeze, static_scalar, static_shape, strided_slice)
+    cast, check_const_size, const, expand_dims, known_rank, requantize, reshape, same_type_const,
+    shape_of, squeeze, static_scalar, static_shape, strided_slice)
 from schema.dtypes import DType
 
 __all__: list = []   # converters register themselves
+
+_SMALL_CONSTANT = 1000   # a known-shape Dropout mask up to this size is a Const, else Fill
 
 
 # -- Gemm, MatMul ---------------------------------------------------------------------------------
@@ -142,7 +144,7 @@ def _training_dropout(ctx, node, x) -> list:
 
 def _ones(ctx, x, dtype: DType):
     shape = static_shape(x)
-    if shape is not None:
+    if shape is not None and int(np.prod(shape)) <= _SMALL_CONSTANT:
         return const(ctx, np.ones(shape, dtype.np), dtype)
     return apply_op("Fill", [shape_of(ctx, x), const(ctx, np.ones((), dtype.np), dtype)])
 
@@ -185,7 +187,7 @@ def _lrn_by_sum(ctx, node, x, size: int, alpha: float, beta: float, bias: float)
     return apply_op("RealDiv", [x, apply_op("Pow", [scaled, same_type_const(ctx, beta, x)])])
 
 
-# -- DepthToSpace, SpaceToDepth ------------------------------------------------------------------
+# -- DepthToSpace, SpaceToDepth -------------------------------------------------------------------
 
 @converter("DepthToSpace", since=1)
 def depth_to_space(ctx, node) -> list:
@@ -204,6 +206,7 @@ def _crd_to_dcr(ctx, node, x, b: int):
     if channels is None or channels % (b * b):
         raise ctx.unsupported(node, f"CRD mode on {channels} channels (must be a known "
                                     f"multiple of {b * b})")
+    check_const_size(ctx, node, [channels])
     order = np.arange(channels).reshape(channels // (b * b), b * b).T.reshape(-1)
     return apply_op("GatherV2", [x, const(ctx, order.astype(np.int64)),
                                  const(ctx, np.int32(1))])
@@ -226,6 +229,7 @@ def _dcr_to_crd(ctx, node, y, b: int):
     channels = y.shape[1]
     if channels is None:
         raise ctx.unsupported(node, "CRD mode on an unknown channel count")
+    check_const_size(ctx, node, [channels])
     order = np.arange(channels).reshape(b * b, channels // (b * b)).T.reshape(-1)
     return apply_op("GatherV2", [y, const(ctx, order.astype(np.int64)), const(ctx, np.int32(1))])
 

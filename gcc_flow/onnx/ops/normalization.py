@@ -54,7 +54,7 @@ def _rsqrt_plus(ctx, variance, epsilon: float):
                                                                            variance)])])
 
 
-# -- BatchNormalization -----------------------------------------------------------------------------
+# -- BatchNormalization ---------------------------------------------------------------------------
 
 def _training(ctx, node) -> bool:
     if ctx.opset >= 14:
@@ -105,7 +105,7 @@ def _batch_norm_training(ctx, node, x, scale, bias, mean, var, rank: int, eps: f
     return outs[:len(node.output)]
 
 
-# -- InstanceNormalization, LayerNormalization, RMSNormalization ---------------------------------------
+# -- InstanceNormalization, LayerNormalization, RMSNormalization ----------------------------------
 
 @converter("InstanceNormalization", since=1)
 def instance_normalization(ctx, node) -> list:
@@ -151,7 +151,7 @@ def rms_normalization(ctx, node) -> list:
     return [apply_op("Mul", [cast(y, x.dtype.base), scale])]
 
 
-# -- GroupNormalization -------------------------------------------------------------------------
+# -- GroupNormalization ---------------------------------------------------------------------------
 
 @converter("GroupNormalization", since=18)
 def group_normalization(ctx, node) -> list:

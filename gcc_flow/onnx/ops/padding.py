@@ -18,7 +18,8 @@ import numpy as np
 from gcc_flow.framework import Tensor, apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (
-    cast, const, known_rank, norm_axes, static_ints, static_shape, strided_slice, to_int64)
+    cast, check_const_size, const, known_rank, norm_axes, static_ints, static_shape,
+    strided_slice, to_int64)
 
 __all__: list = []   # converters register themselves
 
@@ -133,6 +134,7 @@ def _pad_by_gather(ctx, node, x, pairs: list, source):
         if dim == 0:
             raise ctx.fail(node, f"cannot pad the empty axis {axis} with mode "
                                  f"{ctx.attr(node, 'mode')!r}")
+        check_const_size(ctx, node, [before + dim + after])
         positions = source(np.arange(-before, dim + after), dim).astype(np.int64)
         x = apply_op("GatherV2", [x, const(ctx, positions), const(ctx, np.int32(axis))])
     return x

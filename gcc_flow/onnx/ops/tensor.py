@@ -3,12 +3,14 @@
     Reshape(x f32[2,3,4], [0, -1])      -> Reshape(x, Const [2, -1])      (0 copies x's dim)
     Transpose(x) (no perm)              -> Transpose(x, [2, 1, 0])
     Split(x, [2, 4], axis=1)            -> SplitV(x, [2, 4], 1)
-    Unsqueeze(x f32[3], axes=[0, 2])    -> ExpandDims(ExpandDims(x, 0), 2)
+    Unsqueeze(x f32[3], axes=[0, 2])    -> Reshape(x, [1, 3, 1]) (ExpandDims if dims are unknown)
     Expand(x f32[3,1], [2, 1, 4])       -> BroadcastTo(x, [2, 3, 4])     (bidirectional)
     Shape(x, start=1)                   -> Const [3, 4] (known shape) or StridedSlice(Shape(x))
+    Trilu(x, k)                         -> SelectV2(Const mask, x, ZerosLike(x))
 
-Axes and shapes given as inputs (opset 13 and later) are read statically when they are
-constants; a run-time shape tensor works for Reshape, Expand, Tile and Split sizes.
+Shapes, sizes and axes given as inputs are read statically when they are constants. Run-time
+shapes and sizes are computed with TF ops (Reshape, Expand, Tile, Split); run-time Squeeze /
+Unsqueeze axes use the OnnxSqueeze / OnnxUnsqueeze extension ops.
 """
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ import numpy as np
 from gcc_flow.framework import Tensor, apply_op
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (
-    cast, concat, const, dim_of, expand_dims, known_rank, norm_axes, norm_axis, onnx_dtype,
-    rank_of, reshape, shape_of, squeeze, static_ints, static_scalar, static_shape, strided_slice,
-    to_int64)
+    cast, check_const_size, concat, const, dim_of, expand_dims, known_rank, norm_axes, norm_axis,
+    onnx_dtype, rank_of, reshape, shape_of, squeeze, static_ints, static_scalar, static_shape,
+    strided_slice, to_int64)
 from schema.dtypes import DType
 
 __all__: list = []   # converters register themselves; nothing to import from here
+
+_SMALL_MASK = 1 << 20   # Trilu masks up to this many elements are constants; else Range ops
 
 
 # -- Reshape, Flatten -----------------------------------------------------------------------------
@@ -285,7 +289,7 @@ def tile(ctx, node) -> list:
     return [apply_op("Tile", [x, multiples])]
 
 
-# -- Shape, Size ------------------------------------------------------------------------
+# -- Shape, Size ----------------------------------------------------------------------------------
 
 @converter("Shape", since=1)
 def shape_(ctx, node) -> list:
@@ -322,6 +326,7 @@ def eye_like(ctx, node) -> list:
     shape = static_shape(x)
     if shape is None or len(shape) != 2:
         raise ctx.unsupported(node, "on an input that is not 2-D with a known shape")
+    check_const_size(ctx, node, shape, dtype.itemsize)
     return [const(ctx, np.eye(*shape, k=ctx.attr(node, "k", 0), dtype=dtype.np), dtype)]
 
 
@@ -339,7 +344,7 @@ def trilu(ctx, node) -> list:
     k_t = ctx.input(node, 1)
     k = 0 if k_t is None else static_scalar(ctx, k_t)
     rows, cols = x.shape[-2], x.shape[-1]
-    if k is not None and rows is not None and cols is not None:
+    if k is not None and rows is not None and cols is not None and rows * cols <= _SMALL_MASK:
         diff = np.arange(cols)[None, :] - np.arange(rows)[:, None]
         mask = const(ctx, diff >= k if upper else diff <= k)
     else:

@@ -18,11 +18,14 @@ from onnx import helper as onnx_helper
 from gcc_flow.constant_op import constant
 from gcc_flow.framework import Tensor, apply_op
 from schema.dtypes import DType
+from schema.limits import DEFAULT_LIMITS
+from schema.tensors import check_byte_budget
 
 __all__ = ["const", "static_ints", "require_ints", "static_shape", "known_rank", "shape_of",
            "norm_axis", "norm_axes", "onnx_dtype", "transpose", "reshape", "cast", "to_int64",
            "expand_dims", "squeeze", "strided_slice", "concat", "rank_of", "dim_of",
-           "static_scalar", "same_type_const", "requantize", "INT64_MAX", "INT64_MIN"]
+           "static_scalar", "same_type_const", "requantize", "check_const_size", "INT64_MAX",
+           "INT64_MIN"]
 
 INT64_MAX = np.iinfo(np.int64).max
 INT64_MIN = np.iinfo(np.int64).min
@@ -35,6 +38,14 @@ def const(ctx, value, dtype: Optional[DType] = None) -> Tensor:
     with ctx.graph.as_default():
         return constant(np.asarray(value) if dtype is None else np.asarray(value, dtype.np),
                         dtype)
+
+
+def check_const_size(ctx, node, shape, itemsize: int = 8) -> None:
+    """LimitExceeded before an import-time constant of ``shape`` is built: its size comes from
+    the model (declared shapes, pads), which may be hostile."""
+    limits = getattr(ctx, "limits", DEFAULT_LIMITS)
+    check_byte_budget([int(d) for d in shape], itemsize, limits,
+                      what=f"constant made for node {node.name or node.op_type!r}")
 
 
 def same_type_const(ctx, value, like: Tensor) -> Tensor:
