@@ -6,6 +6,10 @@ Fill, ZerosLike/OnesLike, Range, OneHot, Where. (Registered from runtime/kernels
 
 Out-of-range gather indices are an error, as in TensorFlow's CPU kernels. Outputs sized by input
 values are checked against the byte budget before anything is allocated.
+
+One body serves numpy and cupy (``xp = ctx.xp``). Shape, ShapeN, Size and Rank read only their
+inputs' shapes and answer in host memory, as TensorFlow's GPU kernels do; index checks on a GPU
+synchronize (the values must be read to name a bad one).
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import math
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from runtime.kernels.array import check_budget, ints, require_scalar, rule, scalar_int
 from schema.ops import array_rules as rules
 
@@ -30,25 +34,25 @@ def _position(flat_index: int, shape) -> str:
 def _check_indices(ctx: KernelContext, indices: np.ndarray, limit: int) -> None:
     bad = (indices < 0) | (indices >= limit)
     if bad.any():
-        k = int(np.argmax(bad.reshape(-1)))
-        raise ctx.fail(f"indices{_position(k, indices.shape)} = {indices.reshape(-1)[k]} is not "
-                       f"in [0, {limit})")
+        k = int(ctx.xp.argmax(bad.reshape(-1)))
+        raise ctx.fail(f"indices{_position(k, indices.shape)} = "
+                       f"{int(indices.reshape(-1)[k])} is not in [0, {limit})")
 
 
-def _batched_take(params, indices, axis: int, batch_dims: int, out_shape):
+def _batched_take(params, indices, axis: int, batch_dims: int, out_shape, xp=np):
     """np.take per batch: the first ``batch_dims`` dims of params and indices go together."""
     n = math.prod(params.shape[:batch_dims])
     if n == 0 or math.prod(out_shape) == 0:
-        return np.zeros(out_shape, params.dtype)
+        return xp.zeros(out_shape, params.dtype)
     p = params.reshape((n,) + params.shape[batch_dims:])
     ix = indices.reshape((n,) + indices.shape[batch_dims:])
-    parts = [np.take(p[k], ix[k], axis=axis - batch_dims) for k in range(n)]
-    return np.stack(parts).reshape(out_shape)
+    parts = [xp.take(p[k], ix[k], axis=axis - batch_dims) for k in range(n)]
+    return xp.stack(parts).reshape(out_shape)
 
 
-@kernel("GatherV2")
+@kernel("GatherV2", device=BOTH, host_inputs=(2,))
 def gather_v2(ctx: KernelContext):
-    batch_dims = ctx.attr("batch_dims", 0)
+    batch_dims, xp = ctx.attr("batch_dims", 0), ctx.xp
 
     def run(params, indices, axis):
         axis = scalar_int(ctx, axis, "axis")
@@ -57,32 +61,33 @@ def gather_v2(ctx: KernelContext):
         _check_indices(ctx, indices, params.shape[axis])
         check_budget(ctx, out_shape, params.dtype)
         if b == 0:
-            return np.take(params, indices, axis=axis)
-        return _batched_take(params, indices, axis, b, out_shape)
+            return xp.take(params, indices, axis=axis)
+        return _batched_take(params, indices, axis, b, out_shape, xp)
     return run
 
 
-@kernel("GatherNd")
+@kernel("GatherNd", device=BOTH)
 def gather_nd(ctx: KernelContext):
     policy = ctx.attr("bad_indices_policy", "") or "DEFAULT"
     if policy not in ("DEFAULT", "ERROR", "IGNORE"):
         raise ctx.fail(f"bad_indices_policy must be DEFAULT, ERROR or IGNORE, got {policy!r}")
+    xp = ctx.xp
 
     def run(params, indices):
         out_shape = rule(ctx, rules.gather_nd_dims, params.shape, indices.shape)
         check_budget(ctx, out_shape, params.dtype)
         depth = indices.shape[-1]
         flat = indices.reshape(math.prod(indices.shape[:-1]), depth).astype(np.int64)
-        bad = ((flat < 0) | (flat >= np.array(params.shape[:depth], np.int64))).any(axis=1)
+        bad = ((flat < 0) | (flat >= xp.asarray(params.shape[:depth], np.int64))).any(axis=1)
         if bad.any() and policy != "IGNORE":
-            k = int(np.argmax(bad))
+            k = int(xp.argmax(bad))
             raise ctx.fail(f"indices{_position(k, indices.shape[:-1])} = "
                            f"[{', '.join(str(int(v)) for v in flat[k])}] does not index into "
                            f"param shape {rules.fmt_shape(params.shape)}")
         if len(flat) == 0 or bad.all():
-            return np.zeros(out_shape, params.dtype)
-        picked = params[tuple(np.where(bad[:, None], 0, flat).T)] if depth else \
-            np.repeat(params[None], len(flat), axis=0)
+            return xp.zeros(out_shape, params.dtype)
+        picked = params[tuple(xp.where(bad[:, None], 0, flat).T)] if depth else \
+            xp.repeat(params[None], len(flat), axis=0)
         if bad.any():
             picked[bad] = b"" if params.dtype == object else 0
         return picked.reshape(out_shape)
@@ -97,7 +102,7 @@ def _as_index(ctx: KernelContext, values, dtype):
     return np.array(values, dtype=dtype)
 
 
-@kernel("Shape", "ShapeN")
+@kernel("Shape", "ShapeN", device=BOTH, host_outputs=True, shape_only=True)
 def shape(ctx: KernelContext):
     out = ctx.out_np(0)
     if ctx.node.op == "Shape":
@@ -105,22 +110,22 @@ def shape(ctx: KernelContext):
     return lambda *xs: [_as_index(ctx, np.shape(x), out) for x in xs]
 
 
-@kernel("Size")
+@kernel("Size", device=BOTH, host_outputs=True, shape_only=True)
 def size(ctx: KernelContext):
     out = ctx.out_np(0)
     return lambda x: _as_index(ctx, np.size(x), out)
 
 
-@kernel("Rank")
+@kernel("Rank", device=BOTH, host_outputs=True, shape_only=True)
 def rank(ctx: KernelContext):
     return lambda x: np.array(np.ndim(x), np.int32)
 
 
 # -- making values ------------------------------------------------------------------------------
 
-@kernel("Fill")
+@kernel("Fill", device=BOTH, host_inputs=(0,))
 def fill(ctx: KernelContext):
-    out = ctx.out_np(0)
+    out, xp = ctx.out_np(0), ctx.xp
 
     def run(dims, value):
         if np.ndim(dims) != 1:
@@ -133,25 +138,26 @@ def fill(ctx: KernelContext):
             if d < 0:
                 raise ctx.fail(f"Dimension {d} must be >= 0")
         check_budget(ctx, shape, out)
-        return np.full(shape, value, dtype=out)
+        return xp.full(shape, value, dtype=out)
     return run
 
 
-@kernel("ZerosLike")
+@kernel("ZerosLike", device=BOTH)
 def zeros_like(ctx: KernelContext):
+    xp = ctx.xp
     return lambda x: (np.full(np.shape(x), b"", object) if x.dtype == object
-                      else np.zeros_like(x))
+                      else xp.zeros_like(x))
 
 
-@kernel("OnesLike")
+@kernel("OnesLike", device=BOTH)
 def ones_like(ctx: KernelContext):
-    return np.ones_like
+    return ctx.xp.ones_like
 
 
-@kernel("Range")
+@kernel("Range", device=BOTH, host_inputs=(0, 1, 2))
 def range_(ctx: KernelContext):
     dtype = ctx.out_types[0]
-    out = dtype.np
+    out, xp = dtype.np, ctx.xp
 
     def run(start, limit, delta):
         for value, what in ((start, "start"), (limit, "limit"), (delta, "delta")):
@@ -161,13 +167,13 @@ def range_(ctx: KernelContext):
         # The int64 positions are the largest buffer this kernel allocates.
         check_budget(ctx, [n], np.dtype(np.int64) if out.itemsize < 8 else out)
         # TensorFlow computes start + T(i) * delta in T (not a running sum).
-        return (start + np.arange(n, dtype=np.int64).astype(out) * delta).astype(out)
+        return (start + xp.arange(n, dtype=np.int64).astype(out) * delta).astype(out)
     return run
 
 
-@kernel("OneHot")
+@kernel("OneHot", device=BOTH, host_inputs=(1,))
 def one_hot(ctx: KernelContext):
-    axis, out = ctx.attr("axis", -1), ctx.out_np(0)
+    axis, out, xp = ctx.attr("axis", -1), ctx.out_np(0), ctx.xp
 
     def run(indices, depth, on_value, off_value):
         depth = scalar_int(ctx, depth, "depth")
@@ -175,18 +181,20 @@ def one_hot(ctx: KernelContext):
         require_scalar(ctx, off_value, "off_value")
         out_shape = rule(ctx, rules.one_hot_dims, indices.shape, depth, axis)
         check_budget(ctx, out_shape, out)
-        hot = np.asarray(indices)[..., None] == np.arange(depth, dtype=np.int64)
-        result = np.where(hot, on_value, off_value).astype(out, copy=False)
+        hot = xp.asarray(indices)[..., None] == xp.arange(depth, dtype=np.int64)
+        result = xp.where(hot, on_value, off_value).astype(out, copy=False)
         if axis not in (-1, indices.ndim):
-            result = np.moveaxis(result, -1, axis)
-        return np.ascontiguousarray(result)
+            result = xp.moveaxis(result, -1, axis)
+        return xp.ascontiguousarray(result)
     return run
 
 
-@kernel("Where")
+@kernel("Where", device=BOTH)
 def where(ctx: KernelContext):
+    xp = ctx.xp
+
     def run(x):
         if np.ndim(x) == 0:
             raise ctx.fail("WhereOp : Unhandled input dimensions: 0")
-        return np.argwhere(x).astype(np.int64, copy=False)
+        return xp.argwhere(x).astype(np.int64, copy=False)
     return run

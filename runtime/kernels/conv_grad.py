@@ -7,12 +7,14 @@ gradient is a product of that view with dy, scattered back (input) or summed (fi
 
     Conv2DBackpropFilter(x[2,5,5,3], [3,3,3,4], dy[2,5,5,4]) -> dw[i, j] = x_tap^T @ dy per tap
     MaxPoolGrad: dy goes to the first maximum of each window (row-major), as TensorFlow's CPU.
+
+One body serves numpy and cupy (``xp = ctx.xp``); the size inputs stay in host memory.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from runtime.kernels.nn_conv import (
     _compute_type, _from_nhwc, _out_empty, _pad, _plan, _taps, _to_nhwc,
 )
@@ -42,11 +44,11 @@ def _crop(dxp: np.ndarray, plans: tuple, h: int, w: int) -> np.ndarray:
     return dxp[:, top:top + h, left:left + w, :]
 
 
-@kernel("Conv2DBackpropFilter")
+@kernel("Conv2DBackpropFilter", device=BOTH, host_inputs=(1,))
 def conv2d_backprop_filter(ctx: KernelContext):
     """dw[i, j] = sum over batch and output positions of x_tap^T dy, group by group."""
     spec = window_spec(ctx.attr, ctx.fail, ctx.node.op)
-    compute, out_type = _compute_type(ctx), ctx.out_np(0)
+    compute, out_type, xp = _compute_type(ctx), ctx.out_np(0), ctx.xp
 
     def run(x, filter_sizes, dy):
         kh, kw, cg, out_c = _sizes(ctx, filter_sizes, "filter_sizes")
@@ -57,14 +59,14 @@ def conv2d_backprop_filter(ctx: KernelContext):
         groups = xs.shape[3] // cg
         plans = _plan(ctx, spec, xs, (kh, kw), out_c)
         _check_dy(ctx, plans, dys, xs.shape[0], out_c)
-        dw = np.zeros((kh, kw, cg, out_c), compute)
+        dw = xp.zeros((kh, kw, cg, out_c), compute)
         if _out_empty(plans):
             return dw.astype(out_type)
-        xp = _pad(xs.astype(compute, copy=False), plans)
+        xpad = _pad(xs.astype(compute, copy=False), plans, xp=xp)
         dyg = dys.astype(compute, copy=False).reshape(-1, groups, out_c // groups)
         for i, j, index in _taps((kh, kw), spec, plans):
-            xg = xp[index].reshape(-1, groups, cg)
-            dw[i, j] = np.einsum("pgc,pgo->cgo", xg, dyg).reshape(cg, out_c)
+            xg = xpad[index].reshape(-1, groups, cg)
+            dw[i, j] = xp.einsum("pgc,pgo->cgo", xg, dyg).reshape(cg, out_c)
         return dw.astype(out_type)
     return run
 
@@ -75,11 +77,11 @@ def _depthwise_check(ctx: KernelContext, channels: int, w_shape: tuple) -> None:
                        f"for an input of depth {channels}")
 
 
-@kernel("DepthwiseConv2dNativeBackpropInput")
+@kernel("DepthwiseConv2dNativeBackpropInput", device=BOTH, host_inputs=(0,))
 def depthwise_backprop_input(ctx: KernelContext):
     """dx_tap[..., c] += sum over m of dy[..., c, m] * w[i, j, c, m]."""
     spec = window_spec(ctx.attr, ctx.fail, ctx.node.op)
-    compute, out_type = _compute_type(ctx), ctx.out_np(0)
+    compute, out_type, xp = _compute_type(ctx), ctx.out_np(0), ctx.xp
 
     def run(input_sizes, w, dy):
         n, h, wd, c = _nhwc_sizes(spec, _sizes(ctx, input_sizes, "input_sizes"))
@@ -89,21 +91,21 @@ def depthwise_backprop_input(ctx: KernelContext):
         plans = _plan(ctx, spec, np.empty((n, h, wd, 0), compute), w.shape[:2], c)
         _check_dy(ctx, plans, dys, n, c * mult)
         (_, top, bottom), (_, left, right) = plans
-        dxp = np.zeros((n, h + top + bottom, wd + left + right, c), compute)
+        dxp = xp.zeros((n, h + top + bottom, wd + left + right, c), compute)
         if not _out_empty(plans):
             dy5 = dys.astype(compute, copy=False).reshape(dys.shape[:3] + (c, mult))
             wc = w.astype(compute, copy=False)
             for i, j, index in _taps(w.shape[:2], spec, plans):
                 dxp[index] += (dy5 * wc[i, j]).sum(axis=-1)
-        return _from_nhwc(_crop(dxp, plans, h, wd), spec, out_type)
+        return _from_nhwc(_crop(dxp, plans, h, wd), spec, out_type, xp)
     return run
 
 
-@kernel("DepthwiseConv2dNativeBackpropFilter")
+@kernel("DepthwiseConv2dNativeBackpropFilter", device=BOTH, host_inputs=(1,))
 def depthwise_backprop_filter(ctx: KernelContext):
     """dw[i, j, c, m] = sum over batch and output positions of x_tap[..., c] * dy[..., c, m]."""
     spec = window_spec(ctx.attr, ctx.fail, ctx.node.op)
-    compute, out_type = _compute_type(ctx), ctx.out_np(0)
+    compute, out_type, xp = _compute_type(ctx), ctx.out_np(0), ctx.xp
 
     def run(x, filter_sizes, dy):
         kh, kw, c, mult = _sizes(ctx, filter_sizes, "filter_sizes")
@@ -111,23 +113,23 @@ def depthwise_backprop_filter(ctx: KernelContext):
         _depthwise_check(ctx, xs.shape[3], (kh, kw, c, mult))
         plans = _plan(ctx, spec, xs, (kh, kw), c * mult)
         _check_dy(ctx, plans, dys, xs.shape[0], c * mult)
-        dw = np.zeros((kh, kw, c, mult), compute)
+        dw = xp.zeros((kh, kw, c, mult), compute)
         if _out_empty(plans):
             return dw.astype(out_type)
-        xp = _pad(xs.astype(compute, copy=False), plans)
+        xpad = _pad(xs.astype(compute, copy=False), plans, xp=xp)
         dy5 = dys.astype(compute, copy=False).reshape(-1, c, mult)
         for i, j, index in _taps((kh, kw), spec, plans):
-            dw[i, j] = np.einsum("pc,pcm->cm", xp[index].reshape(-1, c), dy5)
+            dw[i, j] = xp.einsum("pc,pcm->cm", xpad[index].reshape(-1, c), dy5)
         return dw.astype(out_type)
     return run
 
 
-@kernel("MaxPoolGrad")
+@kernel("MaxPoolGrad", device=BOTH)
 def max_pool_grad(ctx: KernelContext):
     """Recomputes each window's maximum from orig_input; its first occurrence in row-major
     window order (padding never wins) receives the window's gradient."""
     spec = window_spec(ctx.attr, ctx.fail, ctx.node.op, pooling=True)
-    compute, out_type = _compute_type(ctx), ctx.out_np(0)
+    compute, out_type, xp = _compute_type(ctx), ctx.out_np(0), ctx.xp
 
     def run(x, y, dy):
         xs, dys = _to_nhwc(ctx, x, spec, "orig_input"), _to_nhwc(ctx, dy, spec, "grad")
@@ -135,29 +137,29 @@ def max_pool_grad(ctx: KernelContext):
         _check_dy(ctx, plans, dys, xs.shape[0], xs.shape[3])
         (_, top, bottom), (_, left, right) = plans
         n, h, w, c = xs.shape
-        dxp = np.zeros((n, h + top + bottom, w + left + right, c), compute)
+        dxp = xp.zeros((n, h + top + bottom, w + left + right, c), compute)
         if not _out_empty(plans):
             lowest = -np.inf if np.dtype(compute).kind == "f" else np.iinfo(compute).min
-            xp = _pad(xs.astype(compute, copy=False), plans, lowest)
+            xpad = _pad(xs.astype(compute, copy=False), plans, lowest, xp)
             taps = list(_taps(spec.ksize, spec, plans))
-            best, arg = np.array(xp[taps[0][2]], copy=True), np.zeros(dys.shape, np.int64)
+            best, arg = xp.array(xpad[taps[0][2]], copy=True), xp.zeros(dys.shape, np.int64)
             for t, (_, _, index) in enumerate(taps[1:], start=1):
-                better = xp[index] > best
-                best = np.where(better, xp[index], best)
+                better = xpad[index] > best
+                best = xp.where(better, xpad[index], best)
                 arg[better] = t
             dyc = dys.astype(compute, copy=False)
             for t, (_, _, index) in enumerate(taps):
-                dxp[index] += np.where(arg == t, dyc, 0)
-        return _from_nhwc(_crop(dxp, plans, h, w), spec, out_type)
+                dxp[index] += xp.where(arg == t, dyc, 0)
+        return _from_nhwc(_crop(dxp, plans, h, w), spec, out_type, xp)
     return run
 
 
-@kernel("AvgPoolGrad")
+@kernel("AvgPoolGrad", device=BOTH, host_inputs=(0,))
 def avg_pool_grad(ctx: KernelContext):
     """Each window's gradient, divided by its count of valid (non-padded) elements, is spread
     over those elements."""
     spec = window_spec(ctx.attr, ctx.fail, ctx.node.op, pooling=True)
-    compute, out_type = _compute_type(ctx), ctx.out_np(0)
+    compute, out_type, xp = _compute_type(ctx), ctx.out_np(0), ctx.xp
 
     def run(orig_input_shape, dy):
         n, h, w, c = _nhwc_sizes(spec, _sizes(ctx, orig_input_shape, "orig_input_shape"))
@@ -165,15 +167,15 @@ def avg_pool_grad(ctx: KernelContext):
         plans = _plan(ctx, spec, np.empty((n, h, w, 0), compute), spec.ksize, c)
         _check_dy(ctx, plans, dys, n, c)
         (_, top, bottom), (_, left, right) = plans
-        dxp = np.zeros((n, h + top + bottom, w + left + right, c), compute)
+        dxp = xp.zeros((n, h + top + bottom, w + left + right, c), compute)
         if not _out_empty(plans):
-            valid = _pad(np.ones((1, h, w, 1), compute), plans)
-            counts = np.zeros((1,) + dys.shape[1:3] + (1,), compute)
+            valid = _pad(xp.ones((1, h, w, 1), compute), plans, xp=xp)
+            counts = xp.zeros((1,) + dys.shape[1:3] + (1,), compute)
             taps = list(_taps(spec.ksize, spec, plans))
             for _, _, index in taps:
                 counts += valid[index]
             share = dys.astype(compute, copy=False) / counts
             for _, _, index in taps:
                 dxp[index] += share
-        return _from_nhwc(_crop(dxp, plans, h, w), spec, out_type)
+        return _from_nhwc(_crop(dxp, plans, h, w), spec, out_type, xp)
     return run

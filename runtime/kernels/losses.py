@@ -7,6 +7,7 @@
     L2Loss(t) = sum(t ** 2) / 2
 
 half and bfloat16 are computed in float32 and rounded back, as TensorFlow's CPU kernels do.
+One body serves numpy and cupy (``xp = ctx.xp``); the label range check synchronizes on a GPU.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from schema.dtypes import DType
 from schema.ops.array_rules import fmt_shape
 
@@ -25,33 +26,35 @@ def _widened(ctx: KernelContext, fn: Callable) -> Callable:
     """fn as is, or run in float32 with every output rounded back to half / bfloat16."""
     if ctx.out_types[0] not in _NARROW:
         return fn
-    out = ctx.out_np(0)
+    out, xp = ctx.out_np(0), ctx.xp
 
     def run(x, *rest):
-        results = fn(np.asarray(x, np.float32), *rest)
+        results = fn(xp.asarray(x, np.float32), *rest)
         if isinstance(results, tuple):
             return tuple(r.astype(out) for r in results)
         return results.astype(out)
     return run
 
 
-def _log_softmax_parts(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _log_softmax_parts(logits: np.ndarray, xp=np) -> tuple[np.ndarray, np.ndarray]:
     """(logits - max, log of the sum of exp of that): log_softmax = first - second."""
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted, np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted, xp.log(xp.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _xent(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _xent(logits: np.ndarray, labels: np.ndarray, xp=np) -> tuple[np.ndarray, np.ndarray]:
     if logits.shape[-1] == 0:
-        return np.zeros(logits.shape[:-1], logits.dtype), np.zeros_like(logits)
-    shifted, log_sum = _log_softmax_parts(logits)
-    loss = np.sum(labels * (log_sum - shifted), axis=-1)
-    backprop = np.exp(shifted - log_sum) - labels
+        return xp.zeros(logits.shape[:-1], logits.dtype), xp.zeros_like(logits)
+    shifted, log_sum = _log_softmax_parts(logits, xp)
+    loss = xp.sum(labels * (log_sum - shifted), axis=-1)
+    backprop = xp.exp(shifted - log_sum) - labels
     return loss.astype(logits.dtype, copy=False), backprop.astype(logits.dtype, copy=False)
 
 
-@kernel("SoftmaxCrossEntropyWithLogits")
+@kernel("SoftmaxCrossEntropyWithLogits", device=BOTH)
 def softmax_cross_entropy(ctx: KernelContext):
+    xp = ctx.xp
+
     def run(features, labels):
         try:
             shape = np.broadcast_shapes(np.shape(features), np.shape(labels))
@@ -62,8 +65,8 @@ def softmax_cross_entropy(ctx: KernelContext):
         if len(shape) != 2:
             raise ctx.fail(f"logits and labels must be either 2-dimensional, or broadcasted to "
                            f"be 2-dimensional, but got shape {fmt_shape(shape)}")
-        logits = np.broadcast_to(features, shape)
-        return _xent(logits, np.broadcast_to(np.asarray(labels, logits.dtype), shape))
+        logits = xp.broadcast_to(features, shape)
+        return _xent(logits, xp.broadcast_to(xp.asarray(labels, logits.dtype), shape), xp)
     return _widened(ctx, run)
 
 
@@ -88,19 +91,23 @@ def _check_sparse(ctx: KernelContext, features, labels) -> None:
                        f"[0, {classes}).  Label values: {shown}")
 
 
-@kernel("SparseSoftmaxCrossEntropyWithLogits")
+@kernel("SparseSoftmaxCrossEntropyWithLogits", device=BOTH)
 def sparse_softmax_cross_entropy(ctx: KernelContext):
+    xp = ctx.xp
+
     def run(features, labels):
-        labels = np.asarray(labels)
+        labels = xp.asarray(labels)
         _check_sparse(ctx, features, labels)
-        one_hot = np.zeros(np.shape(features), features.dtype)
-        one_hot[np.arange(labels.shape[0]), labels] = 1
-        return _xent(features, one_hot)
+        one_hot = xp.zeros(np.shape(features), features.dtype)
+        one_hot[xp.arange(labels.shape[0]), labels] = 1
+        return _xent(features, one_hot, xp)
     return _widened(ctx, run)
 
 
-@kernel("L2Loss")
+@kernel("L2Loss", device=BOTH)
 def l2_loss(ctx: KernelContext):
+    xp = ctx.xp
+
     def run(t):
-        return np.asarray(np.sum(np.square(t)) / 2, dtype=t.dtype)
+        return xp.asarray(xp.sum(xp.square(t)) / 2, dtype=t.dtype)
     return _widened(ctx, run)

@@ -2,6 +2,9 @@
 
     BroadcastGradientArgs([2, 1, 3], [1, 3]) -> ([1], [0, 1])
     TanhGrad(y=[0.5], dy=[2]) -> [1.5];  UnsortedSegmentSum([1, 2, 3], [0, 0, 2], 3) -> [3, 0, 3]
+
+The *Grad kernels and UnsortedSegmentSum have one body for numpy and cupy (``xp = ctx.xp``);
+BroadcastGradientArgs, InvertPermutation (shape math) and Polygamma run on the host.
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import math
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from schema.tensors import check_byte_budget
 
 
@@ -50,8 +53,8 @@ def broadcast_gradient_args_kernel(ctx: KernelContext):
     return run
 
 
-def _conj(y):
-    return np.conj(y) if np.iscomplexobj(y) else y
+def _conj(y, xp=np):
+    return xp.conj(y) if xp.iscomplexobj(y) else y
 
 
 # z = dy * f'(x), written with y = f(x) (conjugated for complex types, as TensorFlow).
@@ -67,25 +70,25 @@ _Y_GRADS = {
 
 def _y_grad(ctx: KernelContext):
     fn = _Y_GRADS[ctx.node.op]
-    out = ctx.out_np(0)
-    return lambda y, dy: np.asarray(fn(_conj(np.asarray(y)), np.asarray(dy))).astype(out,
-                                                                                    copy=False)
+    out, xp = ctx.out_np(0), ctx.xp
+    return lambda y, dy: xp.asarray(fn(_conj(xp.asarray(y), xp), xp.asarray(dy))).astype(
+        out, copy=False)
 
 
 for _op in _Y_GRADS:
-    kernel(_op)(_y_grad)
+    kernel(_op, device=BOTH)(_y_grad)
 
 
-@kernel("UnsortedSegmentSum")
+@kernel("UnsortedSegmentSum", device=BOTH, host_inputs=(2,))
 def unsorted_segment_sum(ctx: KernelContext):
     """Rows with a negative id are dropped (as TensorFlow); an id >= num_segments is an error."""
-    out_type = ctx.out_np(0)
+    out_type, xp = ctx.out_np(0), ctx.xp
 
     def run(data, ids, num_segments):
         if np.size(num_segments) != 1:
             raise ctx.fail("num_segments should be a scalar")
         num = int(np.asarray(num_segments).reshape(-1)[0])
-        ids = np.asarray(ids)
+        ids = xp.asarray(ids)
         if num < 0 or data.shape[:ids.ndim] != ids.shape:
             raise ctx.fail(f"segment_ids shape {list(ids.shape)} must be a prefix of data shape "
                            f"{list(data.shape)} and num_segments ({num}) non-negative")
@@ -94,9 +97,9 @@ def unsorted_segment_sum(ctx: KernelContext):
             raise ctx.fail(f"segment_ids {int(ids[too_big][0])} is out of range [0, {num})")
         rest = data.shape[ids.ndim:]
         check_byte_budget((num,) + rest, np.dtype(out_type).itemsize, ctx.limits)
-        out = np.zeros((num,) + rest, out_type)
+        out = xp.zeros((num,) + rest, out_type)
         keep = ids.reshape(-1) >= 0
-        np.add.at(out, ids.reshape(-1)[keep], data.reshape((-1,) + rest)[keep])
+        xp.add.at(out, ids.reshape(-1)[keep], data.reshape((-1,) + rest)[keep])
         return out
     return run
 

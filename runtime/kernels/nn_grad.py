@@ -6,6 +6,7 @@ Convolution and pooling backprops live in runtime/kernels/conv_grad.py.
     FusedBatchNormGradV3(dy, x, scale, mean, variance, _) -> dx, dscale, doffset, [], []
 
 half and bfloat16 are computed in float32 and rounded back once, as TensorFlow's CPU kernels do.
+One body serves numpy and cupy (``xp = ctx.xp``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from schema.dtypes import DType
 from schema.ops.nn import batch_norm_channel_axis
 
@@ -24,44 +25,46 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 
 def _widened(ctx: KernelContext, fn: Callable) -> Callable:
     """fn as is, or run in float32 and rounded back when the output is half or bfloat16."""
-    out = ctx.out_np(0)
+    out, xp = ctx.out_np(0), ctx.xp
     if ctx.out_types[0] not in _NARROW:
-        return lambda *xs: np.asarray(fn(*xs)).astype(out, copy=False)
-    return lambda *xs: fn(*(np.asarray(x).astype(np.float32) for x in xs)).astype(out)
+        return lambda *xs: xp.asarray(fn(*xs)).astype(out, copy=False)
+    return lambda *xs: fn(*(xp.asarray(x).astype(np.float32) for x in xs)).astype(out)
 
 
-def _zero(x):
-    return np.zeros((), x.dtype)
+def _zero(x, xp=np):
+    return xp.zeros((), x.dtype)
 
 
 # backprops = gradients * f'(features) (or f' written with the forward outputs for Elu/Selu).
 _ACTIVATION_GRADS = {
-    "ReluGrad": lambda g, x: np.where(x > 0, g, _zero(g)),
-    "Relu6Grad": lambda g, x: np.where((x > 0) & (x < 6), g, _zero(g)),
-    "EluGrad": lambda g, y: np.where(y < 0, g * (y + 1), g),
-    "SeluGrad": lambda g, y: np.where(y < 0, g * (y + _SELU_SCALE * _SELU_ALPHA),
-                                      g * _SELU_SCALE),
-    "SoftplusGrad": lambda g, x: g / (1 + np.exp(-x)),
+    "ReluGrad": lambda g, x, xp: xp.where(x > 0, g, _zero(g, xp)),
+    "Relu6Grad": lambda g, x, xp: xp.where((x > 0) & (x < 6), g, _zero(g, xp)),
+    "EluGrad": lambda g, y, xp: xp.where(y < 0, g * (y + 1), g),
+    "SeluGrad": lambda g, y, xp: xp.where(y < 0, g * (y + _SELU_SCALE * _SELU_ALPHA),
+                                          g * _SELU_SCALE),
+    "SoftplusGrad": lambda g, x, xp: g / (1 + xp.exp(-x)),
 }
 
 
 def _activation_grad(ctx: KernelContext):
-    return _widened(ctx, _ACTIVATION_GRADS[ctx.node.op])
+    fn, xp = _ACTIVATION_GRADS[ctx.node.op], ctx.xp
+    return _widened(ctx, lambda g, x: fn(g, x, xp))
 
 
 for _op in _ACTIVATION_GRADS:
-    kernel(_op)(_activation_grad)
+    kernel(_op, device=BOTH)(_activation_grad)
 
 
-@kernel("LeakyReluGrad")
+@kernel("LeakyReluGrad", device=BOTH)
 def leaky_relu_grad(ctx: KernelContext):
-    alpha = float(ctx.attr("alpha", 0.2))
-    return _widened(ctx, lambda g, x: np.where(x > 0, g, g * alpha))
+    alpha, xp = float(ctx.attr("alpha", 0.2)), ctx.xp
+    return _widened(ctx, lambda g, x: xp.where(x > 0, g, g * alpha))
 
 
-@kernel("BiasAddGrad")
+@kernel("BiasAddGrad", device=BOTH)
 def bias_add_grad(ctx: KernelContext):
     nchw = ctx.attr("data_format", "NHWC") == "NCHW"
+    xp = ctx.xp
 
     def run(dy):
         if dy.ndim < (3 if nchw else 2):
@@ -71,7 +74,7 @@ def bias_add_grad(ctx: KernelContext):
         axes = tuple(i for i in range(dy.ndim) if i != channel)
         return dy.sum(axis=axes, dtype=np.float32 if dy.dtype in _NARROW_NP else None)
     out = ctx.out_np(0)
-    return lambda dy: np.asarray(run(dy)).astype(out, copy=False)
+    return lambda dy: xp.asarray(run(dy)).astype(out, copy=False)
 
 
 _NARROW_NP = {np.dtype(DType.HALF.np), np.dtype(DType.BFLOAT16.np)}
@@ -90,7 +93,7 @@ def _check_batch_norm_args(ctx: KernelContext, rank: int, axis: int, dy, x, para
 
 
 def batch_norm_backprop(dy, x, scale, mean, variance, epsilon: float, axis: int,
-                        training: bool) -> tuple:
+                        training: bool, xp=np) -> tuple:
     """(dx, dscale, doffset) of y = (x - mean) / sqrt(variance + eps) * scale + offset.
 
     Training: mean and variance are the batch's own (biased) statistics, so dx also flows
@@ -99,7 +102,7 @@ def batch_norm_backprop(dy, x, scale, mean, variance, epsilon: float, axis: int,
     axes = tuple(i for i in range(x.ndim) if i != axis)
     shape = [1] * x.ndim
     shape[axis] = x.shape[axis]
-    inv = (1.0 / np.sqrt(variance + epsilon)).reshape(shape)
+    inv = (1.0 / xp.sqrt(variance + epsilon)).reshape(shape)
     x_hat = (x - mean.reshape(shape)) * inv
     dscale = (dy * x_hat).sum(axis=axes)
     doffset = dy.sum(axis=axes)
@@ -110,19 +113,19 @@ def batch_norm_backprop(dy, x, scale, mean, variance, epsilon: float, axis: int,
     return scale.reshape(shape) * inv * centered, dscale, doffset
 
 
-@kernel("FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3")
+@kernel("FusedBatchNormGrad", "FusedBatchNormGradV2", "FusedBatchNormGradV3", device=BOTH)
 def fused_batch_norm_grad(ctx: KernelContext):
     """reserve_space_1/2: the batch mean and biased variance from the forward op (training), or
     the population mean and variance (inference). reserve_space_3 (V3) is unused here."""
     rank, axis = batch_norm_channel_axis(ctx.attr("data_format", "NHWC"))
     epsilon, training = float(ctx.attr("epsilon", 0.0001)), bool(ctx.attr("is_training", True))
-    x_type, u_type = ctx.out_np(0), ctx.out_np(1)
+    x_type, u_type, xp = ctx.out_np(0), ctx.out_np(1), ctx.xp
 
     def run(dy, x, scale, mean, variance, *unused):
         _check_batch_norm_args(ctx, rank, axis, dy, x, (("scale", scale), ("reserve_space_1",
                                                         mean), ("reserve_space_2", variance)))
-        f64 = [np.asarray(v, np.float64) for v in (dy, x, scale, mean, variance)]
-        dx, dscale, doffset = batch_norm_backprop(*f64, epsilon, axis, training)
-        empty = np.zeros((0,), u_type)
+        f64 = [xp.asarray(v, np.float64) for v in (dy, x, scale, mean, variance)]
+        dx, dscale, doffset = batch_norm_backprop(*f64, epsilon, axis, training, xp)
+        empty = xp.zeros((0,), u_type)
         return dx.astype(x_type), dscale.astype(u_type), doffset.astype(u_type), empty, empty
     return run

@@ -187,6 +187,7 @@ def roi_align(ctx: KernelContext):
         if ((batch_indices < 0) | (batch_indices >= x.shape[0])).any():
             raise ctx.fail(f"batch_indices {batch_indices.tolist()} must be in "
                            f"[0, {x.shape[0]})")
+        check_budget(ctx, [rois.shape[0], x.shape[1], out_h, out_w], _compute(x.dtype))
         out = np.zeros((rois.shape[0], x.shape[1], out_h, out_w), _compute(x.dtype))
         for r in range(rois.shape[0]):
             out[r] = one_roi(x[int(batch_indices[r])].astype(_compute(x.dtype)), rois[r])

@@ -31,8 +31,10 @@ class Init:
 
 
 def make_model(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 18,
-               domain: str = "", node_name: str = "", **attrs) -> tuple[onnx.ModelProto, dict]:
-    """A model with one node; returns it and the feeds for its graph inputs."""
+               domain: str = "", node_name: str = "", symbolic: bool = False,
+               **attrs) -> tuple[onnx.ModelProto, dict]:
+    """A model with one node; returns it and the feeds for its graph inputs. ``symbolic``
+    declares every dim of the graph inputs unknown (a dim_param), as exporters do for batch."""
     names, graph_inputs, inits, feeds = [], [], [], {}
     for i, value in enumerate(inputs):
         if value is None:
@@ -45,7 +47,8 @@ def make_model(op_type: str, inputs: Sequence, n_outputs: int = 1, opset: int = 
         else:
             value = np.asarray(value)
             elem = helper.np_dtype_to_tensor_dtype(value.dtype)
-            graph_inputs.append(helper.make_tensor_value_info(name, elem, value.shape))
+            dims = [f"{name}_d{k}" for k in range(value.ndim)] if symbolic else value.shape
+            graph_inputs.append(helper.make_tensor_value_info(name, elem, dims))
             feeds[name] = value
     outputs = [f"out{i}" for i in range(n_outputs)]
     node = helper.make_node(op_type, names, outputs, domain=domain, name=node_name, **attrs)

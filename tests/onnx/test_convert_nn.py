@@ -11,7 +11,9 @@ pytest.importorskip("onnxruntime")
 
 from onnx_convert_check import Init, compare, import_one_node  # noqa: E402
 
+import gcc_flow as gf  # noqa: E402
 from gcc_flow.onnx.context import NotSupported  # noqa: E402
+from schema.errors import LimitExceeded  # noqa: E402
 
 RNG = np.random.default_rng(11)
 
@@ -186,11 +188,27 @@ def test_matches_onnxruntime(op_type, inputs, attrs):
             **attrs)
 
 
+SYMBOLIC_CASES = ["conv_pads_bias", "conv_same_upper", "conv_same_lower_dilated",
+                  "conv_depthwise", "conv_1d", "conv_transpose_output_padding",
+                  "max_pool_ceil", "max_pool_same_lower", "avg_pool_same",
+                  "avg_pool_count_pads", "global_average_pool", "gemm", "matmul_batch",
+                  "dropout_inference", "lrn", "depth_to_space", "batch_norm_const",
+                  "layer_norm_outputs", "group_norm", "linear_scales", "LSTM_bidirectional"]
+
+
+@pytest.mark.parametrize("case", SYMBOLIC_CASES)
+def test_matches_with_every_input_dim_unknown_at_import(case):
+    """The same models with all graph-input dims symbolic: shapes resolve at run time."""
+    _, op_type, inputs, attrs = next(c for c in ALL_CASES if c[0] == case)
+    attrs = {**TOL, **attrs}
+    compare(op_type, inputs, n_outputs=attrs.pop("n_outputs", 1), opset=attrs.pop("opset", 18),
+            symbolic=True, **attrs)
+
+
 def test_even_lrn_sums_the_asymmetric_channel_window():
     """onnxruntime refuses even sizes; ONNX's window for size 2 is [c, c + 1]."""
     x = f32(1, 3, 2, 2)
     result = import_one_node("LRN", [x], size=2, alpha=0.5, beta=0.75, bias=1.0)
-    import gcc_flow as gf
     with gf.Session(result.graph) as sess:
         got = sess.run(result.outputs[0][1], {result.inputs[0][1]: x})
     squares = np.square(x)
@@ -243,3 +261,18 @@ def test_lp_normalization_of_other_orders_is_refused():
 def test_unknown_resize_mode_is_refused():
     with pytest.raises(NotSupported, match="Resize mode 'area'"):
         import_one_node("Resize", [XS, None, np.array([1, 1, 2, 2], np.float32)], mode="area")
+
+
+def test_resize_to_a_huge_size_is_refused_before_allocating():
+    scales = np.array([1, 1, 1e9, 1e9], np.float32)
+    result = import_one_node("Resize", [XS, None, scales], mode="linear")
+    inputs = dict(result.inputs)
+    with gf.Session(result.graph) as sess, pytest.raises(LimitExceeded, match="OnnxResize"):
+        sess.run(result.outputs[0][1], {inputs["in0"]: XS, inputs["in2"]: scales})
+
+
+def test_pool_with_huge_pads_is_refused_before_allocating():
+    result = import_one_node("AveragePool", [X], kernel_shape=[3, 3], ceil_mode=1,
+                             pads=[10 ** 6, 10 ** 6, 10 ** 6, 10 ** 6])
+    with gf.Session(result.graph) as sess, pytest.raises(LimitExceeded):
+        sess.run(result.outputs[0][1], {result.inputs[0][1]: X})

@@ -8,9 +8,12 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from onnx_convert_check import Init, compare, import_one_node  # noqa: E402
+from onnx_convert_check import Init, compare, import_one_node, make_model  # noqa: E402
 
+import gcc_flow as gf  # noqa: E402
 from gcc_flow.onnx.context import NotSupported, OnnxImportError  # noqa: E402
+from gcc_flow.onnx.importer import import_graph  # noqa: E402
+from schema.errors import LimitExceeded  # noqa: E402
 
 RNG = np.random.default_rng(7)
 
@@ -117,6 +120,23 @@ def test_matches_onnxruntime(op_type, inputs, attrs):
             **attrs)
 
 
+SYMBOLIC_CASES = ["reshape_const_zero", "reshape_runtime_zero", "flatten", "flatten_negative",
+                  "transpose_default", "split_sizes", "split_uneven", "squeeze", "unsqueeze",
+                  "expand_runtime", "shape_slice", "size", "trilu_const_k", "slice_const",
+                  "slice_runtime", "gather_const_negative", "gather_runtime_negative",
+                  "gather_nd", "top_k_axis", "one_hot_negative_axis", "compress_axis",
+                  "pad_constant_crop", "pad_edge_axes", "pad_reflect_runtime", "non_zero"]
+
+
+@pytest.mark.parametrize("case", SYMBOLIC_CASES)
+def test_matches_with_every_input_dim_unknown_at_import(case):
+    """The same models with all graph-input dims symbolic: shapes resolve at run time."""
+    _, op_type, inputs, attrs = next(c for c in CASES if c[0] == case)
+    attrs = dict(attrs)
+    compare(op_type, inputs, n_outputs=attrs.pop("n_outputs", 1), opset=attrs.pop("opset", 18),
+            symbolic=True, **attrs)
+
+
 def _op_types(op_type: str, inputs, **attrs) -> list[str]:
     graph = import_one_node(op_type, inputs, **attrs).graph
     return [op.type for op in graph.get_operations()
@@ -155,3 +175,21 @@ def test_malformed_attrs_are_refused_with_the_node():
 def test_unsupported_pad_mode_names_the_mode():
     with pytest.raises(NotSupported, match="not supported: Pad mode 'symmetric'"):
         import_one_node("Pad", [X, Init(i64(1, 1, 1, 1, 1, 1))], mode="symmetric")
+
+
+def test_huge_declared_shape_refuses_an_import_time_constant():
+    model, _ = make_model("EyeLike", [f32(1, 1)])
+    for dim in model.graph.input[0].type.tensor_type.shape.dim:
+        dim.dim_value = 10 ** 7
+    model.graph.output[0].type.tensor_type.elem_type = 1
+    model.graph.output[0].type.tensor_type.shape.SetInParent()
+    with pytest.raises(LimitExceeded, match="EyeLike"):
+        import_graph(model)
+
+
+def test_run_time_pads_beyond_the_budget_are_refused():
+    result = import_one_node("Pad", [X, i64(0, 0, 0, 0, 0, 10 ** 10)])
+    inputs = dict(result.inputs)
+    with gf.Session(result.graph) as sess, pytest.raises(LimitExceeded):
+        sess.run(result.outputs[0][1], {inputs["in0"]: X, inputs["in1"]: i64(0, 0, 0, 0, 0,
+                                                                              10 ** 10)})

@@ -172,7 +172,7 @@ class ExportContext:
         """An elementwise op, moved past the Transposes that made its inputs when they share
         one perm (scalars aside): Add(Transpose(a, p), Transpose(b, p)) -> Transpose(Add(a, b),
         p), so NHWC ops between NCHW convolutions leave no Transpose pairs."""
-        sources = [self._transposed(v) for v in inputs]
+        sources = [self.transposed(v) for v in inputs]
         perms = {tuple(s[1]) for s in sources if s is not None}
         movable = all(s is not None or self.const_shapes.get(v) == () for v, s in
                       zip(inputs, sources))
@@ -181,7 +181,8 @@ class ExportContext:
         inner = [v if s is None else s[0] for v, s in zip(inputs, sources)]
         return self.transpose(self.emit(op_type, inner, **attrs), list(perms.pop()))
 
-    def _transposed(self, value: str) -> Optional[tuple[str, list[int]]]:
+    def transposed(self, value: str) -> Optional[tuple[str, list[int]]]:
+        """(source, perm) when ``value`` is made by a Transpose of ``source``, else None."""
         source = self.producer.get(value)
         if source is None or source.op_type != "Transpose":
             return None
@@ -226,7 +227,7 @@ class ExportContext:
         """Transpose, folded into a Transpose that made ``value`` (NHWC<->NCHW pairs around
         consecutive convolutions cancel): Transpose(Transpose(x, p), q) -> Transpose(x, p[q])."""
         perm = [int(p) for p in perm]
-        source = self._transposed(value)
+        source = self.transposed(value)
         if source is not None and len(source[1]) == len(perm):
             value, perm = source[0], [source[1][p] for p in perm]
         if perm == list(range(len(perm))):

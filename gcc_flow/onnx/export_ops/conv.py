@@ -19,6 +19,7 @@ from gcc_flow.onnx.export_ops import emitter
 from gcc_flow.onnx.export_ops.builder import ExportContext
 from gcc_flow.onnx.export_ops.nn import (apply_activation, apply_batch_norm, batch_norm_params,
                                          fused_parts)
+from schema.dtypes import DType
 from schema.ir import Node
 
 _TO_NCHW, _TO_NHWC = [0, 3, 1, 2], [0, 2, 3, 1]
@@ -122,7 +123,8 @@ def _group(ctx: ExportContext, node: Node, depthwise: bool) -> int:
 
 def _check_float(ctx: ExportContext, node: Node, i: int) -> None:
     dtype = ctx.dtype(node, i)
-    if not dtype.is_floating:
+    byte_max_pool = node.op == "MaxPool" and dtype in (DType.INT8, DType.UINT8)
+    if not dtype.is_floating and not byte_max_pool:
         raise ctx.unsupported(node, f"{dtype.tf_name} data (ONNX {node.op} takes float types)")
 
 

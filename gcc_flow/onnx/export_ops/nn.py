@@ -58,10 +58,20 @@ def softmax(ctx: ExportContext, node: Node) -> str:
 
 @emitter("BiasAdd", "BiasAddV1")
 def bias_add(ctx: ExportContext, node: Node) -> str:
+    """Add with the bias broadcast along the channel axis. On a transposed value (NHWC after
+    an NCHW convolution) the Add moves before the Transpose, the bias shaped for the source."""
     value, bias = ctx.inputs(node)
-    if node.attrs.get("data_format", "NHWC") == "NCHW":
-        rank = ctx.need_rank(node, 0)
-        bias = ctx.unsqueeze(bias, list(range(1, rank - 1)))
+    rank = ctx.rank(node, 0)
+    nchw = node.attrs.get("data_format", "NHWC") == "NCHW"
+    source = ctx.transposed(value)
+    if rank is not None and source is not None and len(source[1]) == rank:
+        channel = source[1][1 if nchw else rank - 1]   # the channel axis in the source
+        static = ctx.static(node, 1)
+        shaped = ctx.unsqueeze(bias, list(range(1, rank - channel))) if static is None else \
+            ctx.const(np.asarray(static).reshape([-1] + [1] * (rank - 1 - channel)))
+        return ctx.transpose(ctx.emit("Add", [source[0], shaped]), source[1])
+    if nchw:
+        bias = ctx.unsqueeze(bias, list(range(1, ctx.need_rank(node, 0) - 1)))
     return ctx.emit("Add", [value, bias])
 
 

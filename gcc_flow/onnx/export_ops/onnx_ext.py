@@ -56,6 +56,8 @@ def _attrs(ctx: ExportContext, node: Node, schema: OpSchema, skip: tuple = (),
             raise ctx.unsupported(node, f"attr {name}={value!r} has no ONNX {schema.name} "
                                         f"form at opset {ctx.opset}")
         out[name] = _onnx_value(value)
+    if out.get("auto_pad", "NOTSET") != "NOTSET":
+        out.pop("pads", None)  # ONNX takes one of the two; the importer fills pads with 0
     for name in list(out):
         if name not in schema.attributes:
             raise ctx.unsupported(node, f"ONNX {schema.name} takes no {name!r} at opset "
@@ -127,6 +129,20 @@ def _roi_align(ctx: ExportContext, node: Node) -> list:
     return emit_as(ctx, node, "RoiAlign", skip=("half_pixel",), extra=extra)
 
 
+def _resize(ctx: ExportContext, node: Node) -> list:
+    """nearest_mode 'simple' (the importer's Upsample / Resize-10 rounding: ceil when
+    downscaling, else truncation) has no Resize spelling; 'floor' matches it when
+    upscaling."""
+    extra = None
+    if node.attrs.get("nearest_mode") == "simple":
+        scales = ctx.static(node, 2)
+        if scales is None or scales.size == 0 or (np.asarray(scales) < 1).any():
+            raise ctx.unsupported(node, "nearest_mode 'simple' (Upsample) with downscaling or "
+                                        "computed scales")
+        extra = {"nearest_mode": "floor"}
+    return emit_as(ctx, node, "Resize", extra=extra)
+
+
 def _max_pool_with_indices(ctx: ExportContext, node: Node) -> list:
     return emit_as(ctx, node, "MaxPool")
 
@@ -140,6 +156,7 @@ _SPECIAL: dict[str, Callable] = {
     "OnnxUnique": _flagged("has_axis", "axis"),
     "OnnxDropout": _flagged("has_seed", "seed"),
     "OnnxRoiAlign": _roi_align,
+    "OnnxResize": _resize,
 }
 
 

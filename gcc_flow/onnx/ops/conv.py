@@ -160,7 +160,8 @@ def _conv(ctx, node, x, w, b):
     if rank < 3:
         raise ctx.fail(node, f"input must be [N, C, D1, ...], got rank {rank}")
     params = window_params(ctx, node, x, w)
-    if rank > 4:
+    lower_unknown = params["auto_pad"] == "SAME_LOWER" and static_shape(x) is None
+    if rank > 4 or lower_unknown:   # the extension op resolves SAME_LOWER when it runs
         return _conv_nd(ctx, node, x, w, b, params)
     if rank == 3:
         x, w, params = expand_dims(ctx, x, 2), expand_dims(ctx, w, 2), as_2d(params)

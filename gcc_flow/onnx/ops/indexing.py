@@ -136,15 +136,20 @@ def gather_nd(ctx, node) -> list:
     x, indices = ctx.input(node, 0), ctx.input(node, 1)
     b = ctx.attr(node, "batch_dims", 0)
     depth = indices.shape[-1] if indices.shape else None
-    if depth is None:
-        raise ctx.unsupported(node, "with an index depth unknown at import time")
-    known_rank(ctx, node, x)
-    dims = [x.shape[b + j] for j in range(depth)]
-    if None in dims:
-        dims = strided_slice(ctx, shape_of(ctx, x), [b], [b + depth], [1])
+    if depth is None or x.shape is None or None in x.shape[b:b + depth]:
+        depth_t = depth if depth is not None else \
+            strided_slice(ctx, shape_of(ctx, indices), [-1], [0], [1], end_mask=1)
+        end = apply_op("AddV2", [const(ctx, np.array([b], np.int64)),
+                                 reshape(ctx, cast(depth_t, DType.INT64), [1])]) \
+            if isinstance(depth_t, Tensor) else [b + depth_t]
+        dims = strided_slice(ctx, shape_of(ctx, x), [b], end, [1])
+    else:
+        dims = [x.shape[b + j] for j in range(depth)]
     indices = positive_indices(ctx, indices, dims)
     if b == 0:
         return [apply_op("GatherNd", [x, indices])]
+    if depth is None:
+        raise ctx.unsupported(node, "batch_dims with an index depth unknown at import time")
     return [_batched_gather_nd(ctx, node, x, indices, b, depth)]
 
 

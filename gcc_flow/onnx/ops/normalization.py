@@ -69,6 +69,8 @@ def batch_normalization(ctx, node) -> list:
     x, scale, bias, mean, var = (ctx.input(node, i) for i in range(5))
     rank = known_rank(ctx, node, x)
     eps = ctx.attr(node, "epsilon", 1e-5)
+    if ctx.opset < 9 and ctx.attr(node, "spatial", 1) == 0:
+        raise ctx.unsupported(node, "spatial=0 (per-activation statistics)")
     if _training(ctx, node):
         return _batch_norm_training(ctx, node, x, scale, bias, mean, var, rank, eps)
     static = [ctx.static_value(t) for t in (scale, bias, mean, var)]

@@ -64,6 +64,9 @@ def pad(ctx, node) -> list:
     pairs = [[0, 0] for _ in range(rank)]
     for i, axis in enumerate(axes):
         pairs[axis] = [pads[i], pads[i + len(axes)]]
+    if mode in _GATHER_MODES and any((b or e) and x.shape[a] is None
+                                     for a, (b, e) in enumerate(pairs)):
+        return [_run_time_pad(ctx, x, pads, value, axes, mode)]   # the dims are needed
     x = _crop(ctx, x, pairs)
     pairs = [[max(b, 0), max(e, 0)] for b, e in pairs]
     if not any(b or e for b, e in pairs):

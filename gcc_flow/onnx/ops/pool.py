@@ -11,6 +11,8 @@ the same thing, the OnnxPool extension op (channels-first, N-D) otherwise.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from gcc_flow.framework import apply_op
@@ -51,12 +53,14 @@ def _ceil_matters(ctx, node, x, params: dict, ceil_mode: bool) -> bool:
 
 
 def _tf_pool_ok(ctx, node, x, params: dict, ceil_mode: bool, types: set) -> bool:
+    lower_unknown = params["auto_pad"] == "SAME_LOWER" and static_shape(x) is None
     return (len(params["kernel"]) in (1, 2) and set(params["dilations"]) == {1}
+            and not lower_unknown
             and x.dtype.base in types and not _ceil_matters(ctx, node, x, params, ceil_mode)
             and all(b < k and a < k for (b, a), k in zip(params["pads"], params["kernel"])))
 
 
-def _tf_pool(ctx, node, op_type: str, x, params: dict, padding: dict = None):
+def _tf_pool(ctx, node, op_type: str, x, params: dict, padding: Optional[dict] = None):
     """The 2-D TF pool between layout transposes (1-D: with a unit height)."""
     one_d = len(params["kernel"]) == 1
     if one_d:

@@ -267,9 +267,11 @@ def _broadcast_shape(ctx, node, x, shape_t):
     """At run time: both shapes left-padded with 1s to one length, then a == 1 ? b : a."""
     shape_t = to_int64(ctx, shape_t, flatten=True)
     n = shape_t.shape[0] if shape_t.shape is not None else None
-    rank = known_rank(ctx, node, x)
-    if n is None:
-        raise ctx.unsupported(node, "with a run-time shape of unknown length")
+    rank = rank_of(x)
+    if n is None or rank is None:   # lengths unknown: let SelectV2 broadcast x against it
+        everywhere = apply_op("Fill", [shape_t, const(ctx, np.bool_(True))])
+        return apply_op("Shape", [apply_op("SelectV2", [everywhere, x, x])],
+                        {"out_type": DType.INT64})
     length = max(n, rank)
     a, b = shape_of(ctx, x), shape_t
     if rank < length:
