@@ -14,6 +14,7 @@ import dataclasses
 from typing import Callable
 
 from schema.errors import GccFlowError
+from schema.plugins import LazyImport
 from schema.ir import Graph, Node, parse_tensor_name
 
 __all__ = ["PassContext", "PassResult", "PassError", "register_pass", "get_pass", "available",
@@ -84,20 +85,7 @@ def available() -> list[str]:
     return sorted(_PASSES)
 
 
-_loaded = False
-
-
-def _load_passes() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        import importlib
-        import pkgutil
-
-        import passes
-        for info in pkgutil.iter_modules(passes.__path__):
-            if info.name not in ("base", "manager", "check", "rewrite", "report"):
-                importlib.import_module(f"passes.{info.name}")
+_load_passes = LazyImport("passes")  # every module; those with @register_pass register
 
 
 def count(stats: dict[str, int], rule: str, n: int = 1) -> None:

@@ -4,8 +4,6 @@ Every module of the package is imported, in name order, so a new family is just 
 (``math_grad.py``, ``nn_grad.py``, ``control_flow_grad.py``...) that calls
 ``gcc_flow.gradients.register_gradient`` / ``register_no_gradient`` at import time.
 """
-import importlib as _importlib
-import pkgutil as _pkgutil
+from schema.plugins import import_submodules as _import_submodules
 
-for _info in sorted(_pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    _importlib.import_module(f"{__name__}.{_info.name}")
+_import_submodules(__name__)

@@ -89,7 +89,8 @@ def export_model(graph_def: GraphSource, inputs: Optional[Sequence[str]] = None,
         source, _ = passes.optimize(source, fetches=out_names + (in_names or []),
                                     pipeline=EXPORT_PIPELINE)
         graph = graph_from_graph_def(source)
-    return _Exporter(graph, in_names, out_names, opset, progress).build(check)
+    return _Exporter(graph, in_names, out_names, opset, progress,
+                     optional_outputs=not outputs).build(check)
 
 
 def default_outputs(graph: Graph) -> list[str]:
@@ -129,8 +130,11 @@ class _Exporter:
     """One export: needed nodes in order, each through its emitter, then the graph's edges."""
 
     def __init__(self, graph: Graph, inputs: Optional[list[str]], outputs: list[str],
-                 opset: int, progress: Optional[Progress]):
+                 opset: int, progress: Optional[Progress], optional_outputs: bool = False):
         self.graph = graph
+        # Default outputs (every sink's every output) skip outputs without an ONNX form,
+        # such as FusedBatchNormV3's reserve_space_3; named outputs must export.
+        self.optional_outputs = optional_outputs
         self.outputs = [graph.tensor(n) for n in outputs]
         self.cut = {(r.node.name, r.index): None for r in (graph.tensor(n) for n in inputs or [])}
         self.explicit_inputs = inputs is not None
@@ -147,6 +151,9 @@ class _Exporter:
             self._export_node(node)
             if self.progress is not None:
                 self.progress(done, len(order))
+        if self.optional_outputs:
+            self.outputs = [r for r in self.outputs
+                            if self.ctx.values.get((r.node.name, r.index), "") is not None]
         outputs = [self._graph_output(ref) for ref in self.outputs]
         model = self._model(outputs)
         _fill_unknown_ranks(model)

@@ -31,6 +31,7 @@ import numpy as np
 from schema.dtypes import DType
 from schema.errors import ExecutionError
 from schema.limits import DEFAULT_LIMITS, Limits
+from schema.plugins import LazyImport
 
 __all__ = ["KernelContext", "KernelInfo", "KernelTable", "KERNELS", "kernel", "compile_node",
            "BOTH", "DEVICES"]
@@ -137,18 +138,4 @@ def compile_node(ctx: KernelContext) -> Callable[..., Any]:
     return factory(ctx)
 
 
-_loaded = False
-
-
-def _load_kernels() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        try:
-            import importlib
-            import pkgutil
-            for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-                importlib.import_module(f"{__name__}.{info.name}")
-        except BaseException:
-            _loaded = False
-            raise
+_load_kernels = LazyImport("runtime.kernels")

@@ -114,8 +114,39 @@ def _run_direction(cell, fns, clip, x, lens, h, c, weights, reverse: bool, y_out
     return h, c
 
 
-def _optional(value: np.ndarray, default: np.ndarray) -> np.ndarray:
-    return default if value.size == 0 and default.size != 0 else value
+def _given_or(ctx: KernelContext, value, shape: tuple, dtype, what: str) -> np.ndarray:
+    """An optional input (empty when absent) checked against ``shape``, or zeros."""
+    if value is None or value.size == 0:
+        return np.zeros(shape, dtype)
+    if value.shape != shape:
+        raise ctx.fail(f"{what} has shape {list(value.shape)}, expected {list(shape)}")
+    return value.astype(dtype)
+
+
+def _inputs(ctx: KernelContext, dirs: int, x, w, r, b, lens, h0, c0, p) -> tuple:
+    """Checked, time-major inputs in the computation dtype, defaults filled in."""
+    hidden, layout, gates = ctx.attr("hidden_size"), ctx.attr("layout", 0), GATES[ctx.node.op]
+    dtype = np.float32 if x.dtype == np.float16 else x.dtype
+    if x.ndim != 3:
+        raise ctx.fail(f"X must be 3-D, got shape {list(x.shape)}")
+    x = (x.transpose(1, 0, 2) if layout else x).astype(dtype)
+    seq, batch = x.shape[:2]
+    if w.shape != (dirs, gates * hidden, x.shape[2]) or r.shape != (dirs, gates * hidden, hidden):
+        raise ctx.fail(f"W {list(w.shape)} and R {list(r.shape)} do not match {dirs} "
+                       f"direction(s) of {gates} gates of hidden_size {hidden} on {x.shape[2]} "
+                       f"inputs")
+    if layout:  # initial states are [batch, dirs, hidden]
+        h0, c0 = (s.transpose(1, 0, 2) if s is not None and s.ndim == 3 else s for s in (h0, c0))
+    state_shape = (dirs, batch, hidden)
+    states = [_given_or(ctx, s, state_shape, dtype, name) for s, name in
+              ((h0, "initial_h"), (c0, "initial_c"))]
+    b = _given_or(ctx, b, (dirs, 2 * gates * hidden), dtype, "B")
+    p = _given_or(ctx, p, (dirs, 3 * hidden), dtype, "P")
+    lens = _given_or(ctx, lens, (batch,), np.int64, "sequence_lens") if lens.size else \
+        np.full(batch, seq, np.int64)
+    if (lens < 0).any() or (lens > seq).any():
+        raise ctx.fail(f"sequence_lens {lens.tolist()} must be in [0, {seq}]")
+    return x, w.astype(dtype), r.astype(dtype), b, p, lens, states
 
 
 def _recurrent(ctx: KernelContext, cell) -> Callable:
@@ -123,33 +154,16 @@ def _recurrent(ctx: KernelContext, cell) -> Callable:
     direction = ctx.attr("direction", "forward")
     dirs = 2 if direction == "bidirectional" else 1
     fns_by_dir, clip = activations(ctx, dirs), _clipper(ctx)
-    gates = GATES[ctx.node.op]
 
     def run(x, w, r, b, lens, h0, c0=None, p=None):
-        dtype = np.float32 if x.dtype == np.float16 else x.dtype
-        x = (x.transpose(1, 0, 2) if layout else x).astype(dtype)
+        x, w, r, b, p, lens, states = _inputs(ctx, dirs, x, w, r, b, lens, h0, c0, p)
         seq, batch = x.shape[:2]
-        if w.shape[:2] != (dirs, gates * hidden) or r.shape != (dirs, gates * hidden, hidden):
-            raise ctx.fail(f"W {list(w.shape)} and R {list(r.shape)} do not match "
-                           f"{dirs} direction(s) of {gates} gates of hidden_size {hidden}")
-        given = [h0, c0 if c0 is not None else np.zeros(0)]
-        if layout:  # initial states are [batch, dirs, hidden]
-            given = [s.transpose(1, 0, 2) if s.size else s for s in given]
-        states = [_optional(s, np.zeros((dirs, batch, hidden), dtype)) for s in given]
-        b = _optional(b, np.zeros((dirs, 2 * gates * hidden), dtype)).astype(dtype)
-        p = _optional(p if p is not None else np.zeros(0), np.zeros((dirs, 3 * hidden), dtype))
-        lens = _optional(lens, np.full(batch, seq, np.int32)).astype(np.int64)
-        if lens.shape != (batch,) or (lens < 0).any() or (lens > seq).any():
-            raise ctx.fail(f"sequence_lens {lens.tolist()} must hold {batch} lengths in "
-                           f"[0, {seq}]")
-        y = np.zeros((seq, dirs, batch, hidden), dtype)
-        last = [np.zeros((dirs, batch, hidden), dtype) for _ in range(2)]
+        y = np.zeros((seq, dirs, batch, hidden), x.dtype)
+        last = [np.zeros((dirs, batch, hidden), x.dtype) for _ in range(2)]
         for d in range(dirs):
-            reverse = direction == "reverse" or d == 1
-            weights = (w[d].astype(dtype), r[d].astype(dtype), b[d], p[d].astype(dtype))
             last[0][d], last[1][d] = _run_direction(
-                cell, fns_by_dir[d], clip, x, lens, states[0][d].astype(dtype),
-                states[1][d].astype(dtype), weights, reverse, y[:, d])
+                cell, fns_by_dir[d], clip, x, lens, states[0][d], states[1][d],
+                (w[d], r[d], b[d], p[d]), direction == "reverse" or d == 1, y[:, d])
         outs = [y] + last[:len(ctx.node.out_types) - 1]
         if layout:
             outs = [outs[0].transpose(2, 0, 1, 3)] + [s.transpose(1, 0, 2) for s in outs[1:]]

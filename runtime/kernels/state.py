@@ -6,12 +6,15 @@
 
 Values are replaced, never mutated in place: an array a kernel read earlier stays unchanged.
 An empty shared_name means the node's own name, as in TensorFlow's graph mode.
+
+Resource-variable kernels run on a GPU too (values stay in device memory, updates use
+``xp = ctx.xp``); reference variables (RefVariable cells) live on the host.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from runtime.resources import RefVariable, ResourceHandle
 from schema.ops.state import shapes_compatible
 
@@ -41,14 +44,14 @@ def _check_dtype(ctx: KernelContext, handle: ResourceHandle) -> None:
 
 # -- resource variables -----------------------------------------------------------------------
 
-@kernel("VarHandleOp")
+@kernel("VarHandleOp", device=BOTH)
 def var_handle(ctx: KernelContext):
     handle = ResourceHandle(str(ctx.attr("container", "")), _shared_name(ctx),
                             ctx.attr("dtype"), ctx.attr("shape"))
     return lambda: handle
 
 
-@kernel("ReadVariableOp")
+@kernel("ReadVariableOp", device=BOTH)
 def read_variable(ctx: KernelContext):
     dtype = ctx.attr("dtype")
 
@@ -57,7 +60,7 @@ def read_variable(ctx: KernelContext):
     return read
 
 
-@kernel("AssignVariableOp")
+@kernel("AssignVariableOp", device=BOTH)
 def assign_variable(ctx: KernelContext):
     validate = bool(ctx.attr("validate_shape", False))
 
@@ -71,24 +74,27 @@ def assign_variable(ctx: KernelContext):
     return assign
 
 
-_UPDATES = {"AssignAddVariableOp": np.add, "AssignSubVariableOp": np.subtract,
-            "AssignAdd": np.add, "AssignSub": np.subtract}
+_UPDATES = {"AssignAddVariableOp": "add", "AssignSubVariableOp": "subtract",
+            "AssignAdd": "add", "AssignSub": "subtract"}
 
 
 def _same_shape_update(ctx: KernelContext, name: str, fn, delta):
     """fn(old, delta) as the new value, refusing a delta that would change the shape."""
+    xp = ctx.xp
+
     def apply(old):
         if np.shape(old) != np.shape(delta):
             raise ctx.fail(f"Cannot update variable {name!r} with shape {list(np.shape(old))} "
                            f"using a Tensor with shape {list(np.shape(delta))}, shapes must be "
                            f"equal.")
-        return np.asarray(fn(old, delta)).astype(old.dtype, copy=False)
+        old = xp.asarray(old)
+        return xp.asarray(fn(old, delta)).astype(old.dtype, copy=False)
     return apply
 
 
-@kernel("AssignAddVariableOp", "AssignSubVariableOp")
+@kernel("AssignAddVariableOp", "AssignSubVariableOp", device=BOTH)
 def update_variable(ctx: KernelContext):
-    fn = _UPDATES[ctx.node.op]
+    fn = getattr(ctx.xp, _UPDATES[ctx.node.op])
 
     def update(handle, delta):
         handle = _handle(ctx, handle)
@@ -97,12 +103,13 @@ def update_variable(ctx: KernelContext):
     return update
 
 
-@kernel("VarIsInitializedOp")
+@kernel("VarIsInitializedOp", device=BOTH)
 def var_is_initialized(ctx: KernelContext):
-    return lambda handle: np.asarray(ctx.resources.is_initialized(_handle(ctx, handle)))
+    xp = ctx.xp
+    return lambda handle: xp.asarray(ctx.resources.is_initialized(_handle(ctx, handle)))
 
 
-@kernel("DestroyResourceOp")
+@kernel("DestroyResourceOp", device=BOTH)
 def destroy_resource(ctx: KernelContext):
     ignore_missing = bool(ctx.attr("ignore_lookup_error", True))
 
@@ -146,7 +153,7 @@ def assign(ctx: KernelContext):
 
 @kernel("AssignAdd", "AssignSub")
 def update_ref(ctx: KernelContext):
-    fn = _UPDATES[ctx.node.op]
+    fn = getattr(np, _UPDATES[ctx.node.op])
 
     def update(ref, delta):
         cell = _cell(ctx, ref)

@@ -10,6 +10,9 @@
 variable, computes, and replaces the values under the Session's resource lock, so concurrent
 runs never interleave halves of two updates. New values are new arrays: nothing read earlier
 changes.
+
+The update formulas take ``xp`` (numpy or cupy): ``ResourceApply<Name>`` runs on a GPU too, with
+the variables' values in device memory. ``Apply<Name>`` (reference variables) runs on the host.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from runtime.kernels import KernelContext, kernel
+from runtime.kernels import BOTH, KernelContext, kernel
 from runtime.resources import RefVariable, ResourceHandle
 from schema.ops.array_rules import fmt_shape
 from schema.ops.training import OPTIMIZER_OPS, OptimizerSignature
@@ -26,11 +29,11 @@ from schema.ops.training import OPTIMIZER_OPS, OptimizerSignature
 Values = dict  # input name -> numpy array
 
 
-def _gradient_descent(x: Values, attrs: dict) -> Values:
+def _gradient_descent(x: Values, attrs: dict, xp=np) -> Values:
     return {"var": x["var"] - x["alpha"] * x["delta"]}
 
 
-def _momentum(x: Values, attrs: dict) -> Values:
+def _momentum(x: Values, attrs: dict, xp=np) -> Values:
     accum = x["accum"] * x["momentum"] + x["grad"]
     if attrs["use_nesterov"]:
         var = x["var"] - (x["grad"] * x["lr"] + accum * x["momentum"] * x["lr"])
@@ -39,37 +42,37 @@ def _momentum(x: Values, attrs: dict) -> Values:
     return {"var": var, "accum": accum}
 
 
-def _adam(x: Values, attrs: dict) -> Values:
-    one = np.ones((), x["var"].dtype)
-    lr = x["lr"] * np.sqrt(one - x["beta2_power"]) / (one - x["beta1_power"])
+def _adam(x: Values, attrs: dict, xp=np) -> Values:
+    one = xp.ones((), x["var"].dtype)
+    lr = x["lr"] * xp.sqrt(one - x["beta2_power"]) / (one - x["beta1_power"])
     m = x["m"] + (x["grad"] - x["m"]) * (one - x["beta1"])
-    v = x["v"] + (np.square(x["grad"]) - x["v"]) * (one - x["beta2"])
+    v = x["v"] + (xp.square(x["grad"]) - x["v"]) * (one - x["beta2"])
     step = (x["grad"] * (one - x["beta1"]) + x["beta1"] * m) if attrs["use_nesterov"] else m
-    return {"var": x["var"] - (step * lr) / (np.sqrt(v) + x["epsilon"]), "m": m, "v": v}
+    return {"var": x["var"] - (step * lr) / (xp.sqrt(v) + x["epsilon"]), "m": m, "v": v}
 
 
-def _adagrad(x: Values, attrs: dict) -> Values:
-    accum = x["accum"] + np.square(x["grad"]) if attrs["update_slots"] else x["accum"]
-    return {"var": x["var"] - x["grad"] * x["lr"] / np.sqrt(accum), "accum": accum}
+def _adagrad(x: Values, attrs: dict, xp=np) -> Values:
+    accum = x["accum"] + xp.square(x["grad"]) if attrs["update_slots"] else x["accum"]
+    return {"var": x["var"] - x["grad"] * x["lr"] / xp.sqrt(accum), "accum": accum}
 
 
-def _rms_prop(x: Values, attrs: dict) -> Values:
-    one = np.ones((), x["var"].dtype)
-    ms = x["ms"] + (np.square(x["grad"]) - x["ms"]) * (one - x["rho"])
-    mom = x["mom"] * x["momentum"] + (x["grad"] * x["lr"]) / np.sqrt(ms + x["epsilon"])
+def _rms_prop(x: Values, attrs: dict, xp=np) -> Values:
+    one = xp.ones((), x["var"].dtype)
+    ms = x["ms"] + (xp.square(x["grad"]) - x["ms"]) * (one - x["rho"])
+    mom = x["mom"] * x["momentum"] + (x["grad"] * x["lr"]) / xp.sqrt(ms + x["epsilon"])
     return {"var": x["var"] - mom, "ms": ms, "mom": mom}
 
 
-def _centered_rms_prop(x: Values, attrs: dict) -> Values:
-    one = np.ones((), x["var"].dtype)
-    ms = x["ms"] + (np.square(x["grad"]) - x["ms"]) * (one - x["rho"])
+def _centered_rms_prop(x: Values, attrs: dict, xp=np) -> Values:
+    one = xp.ones((), x["var"].dtype)
+    ms = x["ms"] + (xp.square(x["grad"]) - x["ms"]) * (one - x["rho"])
     mg = x["mg"] + (x["grad"] - x["mg"]) * (one - x["rho"])
-    denom = (ms - np.square(mg)) + x["epsilon"]
-    mom = x["mom"] * x["momentum"] + (x["grad"] * x["lr"]) / np.sqrt(denom)
+    denom = (ms - xp.square(mg)) + x["epsilon"]
+    mom = x["mom"] * x["momentum"] + (x["grad"] * x["lr"]) / xp.sqrt(denom)
     return {"var": x["var"] - mom, "mg": mg, "ms": ms, "mom": mom}
 
 
-UPDATES: dict[str, Callable[[Values, dict], Values]] = {
+UPDATES: dict[str, Callable[..., Values]] = {
     "GradientDescent": _gradient_descent, "Momentum": _momentum, "Adam": _adam,
     "Adagrad": _adagrad, "RMSProp": _rms_prop, "CenteredRMSProp": _centered_rms_prop,
 }
@@ -92,10 +95,10 @@ def _check(ctx: KernelContext, sig: OptimizerSignature, x: Values) -> None:
 def _compute(ctx: KernelContext, sig: OptimizerSignature, update, x: Values) -> Values:
     _check(ctx, sig, x)
     attrs = {name: ctx.attr(name) for name in ("use_nesterov", "update_slots")}
-    dtype = x["var"].dtype
+    dtype, xp = x["var"].dtype, ctx.xp
     with np.errstate(all="ignore"):  # inf/nan propagate as in TensorFlow, silently
-        new = update(x, attrs)
-    return {name: np.asarray(value).astype(dtype, copy=False) for name, value in new.items()}
+        new = update(x, attrs, xp)
+    return {name: xp.asarray(value).astype(dtype, copy=False) for name, value in new.items()}
 
 
 def _lock(ctx: KernelContext):
@@ -134,9 +137,10 @@ def _resource_kernel(name: str, sig: OptimizerSignature):
                 if not isinstance(handle, ResourceHandle):
                     raise ctx.fail(f"expected a resource handle from a VarHandleOp, got "
                                    f"{type(handle).__name__}")
+            xp = ctx.xp
             with _lock(ctx):
-                x = {s: np.asarray(ctx.resources.read(h)) for s, h in zip(sig.state, handles)}
-                x.update((r, np.asarray(v)) for r, v in zip(sig.rest, args[n:]))
+                x = {s: xp.asarray(ctx.resources.read(h)) for s, h in zip(sig.state, handles)}
+                x.update((r, xp.asarray(v)) for r, v in zip(sig.rest, args[n:]))
                 new = _compute(ctx, sig, update, x)
                 for s, handle in zip(sig.state, handles):
                     if s in new:
@@ -147,4 +151,4 @@ def _resource_kernel(name: str, sig: OptimizerSignature):
 
 for _name, _sig in OPTIMIZER_OPS.items():
     kernel(f"Apply{_name}")(_ref_kernel(_name, _sig))
-    kernel(f"ResourceApply{_name}")(_resource_kernel(_name, _sig))
+    kernel(f"ResourceApply{_name}", device=BOTH)(_resource_kernel(_name, _sig))

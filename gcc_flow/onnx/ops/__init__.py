@@ -11,9 +11,9 @@ the model's opset (the newest ``since`` <= opset).
 """
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Callable, Optional
+
+from schema.plugins import LazyImport
 
 __all__ = ["converter", "find_converter", "supported_ops", "CONVERTERS"]
 
@@ -34,19 +34,7 @@ def converter(*op_types: str, since: int = 1, domain: str = ""):
     return register
 
 
-_loaded = False
-
-
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        try:
-            for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-                importlib.import_module(f"{__name__}.{info.name}")
-        except BaseException:
-            _loaded = False
-            raise
+_load = LazyImport(__name__)
 
 
 def find_converter(op_type: str, opset: int, domain: str = "") -> Optional[Callable]:
