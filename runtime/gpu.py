@@ -224,18 +224,26 @@ class DeviceHooks:
 
     def _compile(self, node: Node) -> Callable:
         info = gpu_node_info(node)
-        backend = self.backend
+        return self.host_kernel(node) if info is None else self.device_kernel(node, info)
+
+    def host_kernel(self, node: Node) -> Callable:
+        """The node's CPU kernel, its device inputs downloaded first."""
+        ctx = KernelContext(node=node, device="cpu", resources=self.resources,
+                            limits=self.limits, xp=np)
+        return _with_inputs(compile_node(ctx), _converters(node, lambda i: self.backend.to_host))
+
+    def device_kernel(self, node: Node, info: Optional[KernelInfo] = None) -> Callable:
+        """The node's GPU kernel (whatever the placement rule says), inputs moved where its
+        registration wants them: host_inputs on the host, the others on the device."""
+        info = info or KERNELS.info(node.op, "gpu")
         if info is None:
-            ctx = KernelContext(node=node, device="cpu", resources=self.resources,
-                                limits=self.limits, xp=np)
-            return _with_inputs(compile_node(ctx),
-                                _converters(node, lambda i: backend.to_host))
+            raise ExecutionError(f"node {node.name!r}: no GPU kernel for op {node.op!r}")
         ctx = KernelContext(node=node, device="gpu", resources=self.resources,
-                            limits=self.limits, xp=backend.xp)
+                            limits=self.limits, xp=self.backend.xp)
         fn = compile_node(ctx)
         if info.shape_only:
             return fn
-        count = len(node.inputs)
+        count, backend = len(node.inputs), self.backend
         return _with_inputs(fn, _converters(node, lambda i: backend.to_host if info.is_host_input(
             i, count) else backend.to_device))
 
@@ -274,9 +282,10 @@ class DevicePlan:
                                      f"in use)")
 
 
-def compile_for_device(graph, device: str, resources=None,
-                       limits: Limits = DEFAULT_LIMITS) -> Optional[DeviceHooks]:
+def compile_for_device(graph, device: str, resources=None, limits: Limits = DEFAULT_LIMITS,
+                       backend: Optional[GpuBackend] = None) -> Optional[DeviceHooks]:
     """The hooks that run ``graph`` on ``device``; None for the CPU (the plain numpy path).
+    ``backend``: GpuBackend.default() unless given (tests pass a fake one).
 
     compile_for_device(g, "cpu") -> None;  compile_for_device(g, "/device:GPU:0") -> DeviceHooks
     """
@@ -285,7 +294,7 @@ def compile_for_device(graph, device: str, resources=None,
         return None
     if index != 0:
         raise GccFlowError(f"device {device!r}: only GPU:0 is supported")
-    return DeviceHooks(GpuBackend.default(), resources, limits, index)
+    return DeviceHooks(backend or GpuBackend.default(), resources, limits, index)
 
 
 def __getattr__(name: str):

@@ -7,9 +7,9 @@ lets the GPU path be used and tested before that.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
-from runtime.gpu import DeviceHooks, compile_for_device
+from runtime.gpu import DeviceHooks, GpuBackend, compile_for_device
 from runtime.session import Model, Session, _as_graph
 from schema.ir import Graph, Node, TensorRef
 from schema.limits import DEFAULT_LIMITS, Limits
@@ -18,9 +18,10 @@ __all__ = ["GpuSession", "load_gpu"]
 
 
 class GpuSession(Session):
-    def __init__(self, graph: Graph, device: str = "gpu", limits: Limits = DEFAULT_LIMITS):
+    def __init__(self, graph: Graph, device: str = "gpu", limits: Limits = DEFAULT_LIMITS,
+                 backend: Optional[GpuBackend] = None):
         super().__init__(graph, device="cpu", limits=limits)
-        hooks = compile_for_device(graph, device, self.resources, limits)
+        hooks = compile_for_device(graph, device, self.resources, limits, backend)
         if hooks is None:
             raise ValueError(f"GpuSession needs a GPU device, not {device!r}")
         self.hooks: DeviceHooks = hooks
@@ -43,6 +44,7 @@ class GpuSession(Session):
 
 
 def load_gpu(model: Model, device: str = "gpu", *, allow_unknown: bool = False,
-             limits: Limits = DEFAULT_LIMITS) -> GpuSession:
+             limits: Limits = DEFAULT_LIMITS, backend: Optional[GpuBackend] = None) -> GpuSession:
     """runtime.load(model) on the GPU: a GraphDef, its bytes, a .pb/.pbtxt path, or IR."""
-    return GpuSession(_as_graph(model, allow_unknown, limits), device=device, limits=limits)
+    return GpuSession(_as_graph(model, allow_unknown, limits), device=device, limits=limits,
+                      backend=backend)

@@ -176,6 +176,7 @@ class ConvertContext:
         self.opsets = dict(opsets)
         self.limits = limits
         self.tensors: dict[str, Tensor] = {}    # ONNX value name -> gf.Tensor
+        self._static_cache: dict = {}
 
     @property
     def opset(self) -> int:
@@ -197,11 +198,12 @@ class ConvertContext:
         return [self.input(node, i) for i in range(len(node.input))]
 
     def static_value(self, tensor: Optional[Tensor]) -> Optional[np.ndarray]:
-        """The tensor's value when it is known at import time (a Const, Shape of a fully known
-        shape, an Identity of those)."""
+        """The tensor's value when it is known at import time: a Const, Shape of a fully known
+        shape, or a small pure computation on those (exporters write shape arithmetic such as
+        Slice(Shape(x), Mod(c1, c2)) that must be known to import a Reshape statically)."""
         if tensor is None:
             return None
-        return _ir_static_value(tensor._ref)
+        return _evaluate_static(tensor._ref, self._static_cache, depth=0)
 
     # -- attrs ---------------------------------------------------------------------------
     def attr(self, node: onnx.NodeProto, name: str, default: Any = None) -> Any:
@@ -244,3 +246,38 @@ class ConvertContext:
 
     def fail(self, node: onnx.NodeProto, message: str) -> OnnxImportError:
         return OnnxImportError(f"node {node.name or node.op_type!r} ({node.op_type}): {message}")
+
+
+_STATIC_BYTES = 1 << 16   # shape arithmetic is small; never evaluate weights-sized results
+_STATIC_DEPTH = 64
+
+
+def _evaluate_static(ref, cache: dict, depth: int) -> Optional[np.ndarray]:
+    """Evaluates a small pure subgraph with the runtime's own kernels (None when unknown)."""
+    key = (ref.node, ref.index)
+    if key in cache:
+        return cache[key]
+    value = _ir_static_value(ref)
+    node = ref.node
+    op_def = node.op_def
+    if (value is None and depth < _STATIC_DEPTH and op_def is not None and node.inputs
+            and not (op_def.has_side_effects or op_def.is_random or op_def.is_feed
+                     or op_def.is_control_flow)):
+        inputs = [_evaluate_static(r, cache, depth + 1) for r in node.inputs]
+        if all(v is not None and v.nbytes <= _STATIC_BYTES for v in inputs):
+            value = _run_kernel(node, inputs, ref.index)
+    cache[key] = value
+    return value
+
+
+def _run_kernel(node, inputs: list, index: int) -> Optional[np.ndarray]:
+    from runtime.kernels import KernelContext, compile_node
+    from schema.limits import Limits
+    try:
+        fn = compile_node(KernelContext(node=node, limits=Limits(max_tensor_bytes=_STATIC_BYTES)))
+        with np.errstate(all="ignore"):
+            out = fn(*inputs)
+    except Exception:  # not evaluable now (a kernel error stays a run-time matter)
+        return None
+    out = out[index] if isinstance(out, (list, tuple)) else out
+    return None if out is None else np.asarray(out)

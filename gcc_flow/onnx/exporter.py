@@ -406,7 +406,7 @@ def _count(tensor: onnx.TensorProto) -> int:
 
 def _move_to_side_file(tensors: list, path: Path) -> list:
     """Takes the bytes out of ``tensors`` (pointing them at the side file); returns
-    (tensor, bytes, offset) for writing and for restoring the model afterwards."""
+    (tensor, bytes, offset, had data_location) for writing and for restoring the model."""
     moved, offset = [], 0
     location = external_data_name(path)
     for tensor in tensors:
@@ -415,7 +415,7 @@ def _move_to_side_file(tensors: list, path: Path) -> list:
             for field in ("float_data", "int32_data", "int64_data", "double_data",
                           "uint64_data"):
                 tensor.ClearField(field)
-        data = tensor.raw_data
+        data, had_location = tensor.raw_data, tensor.HasField("data_location")
         offset = -(-offset // _ALIGN) * _ALIGN
         tensor.ClearField("raw_data")
         tensor.data_location = onnx.TensorProto.EXTERNAL
@@ -423,15 +423,17 @@ def _move_to_side_file(tensors: list, path: Path) -> list:
         for key, value in (("location", location), ("offset", str(offset)),
                            ("length", str(len(data)))):
             tensor.external_data.add(key=key, value=value)
-        moved.append((tensor, data, offset))
+        moved.append((tensor, data, offset, had_location))
         offset += len(data)
     return moved
 
 
 def _restore(moved: list) -> None:
-    for tensor, data, _ in moved:
+    for tensor, data, _, had_location in moved:
         del tensor.external_data[:]
-        tensor.data_location = onnx.TensorProto.DEFAULT
+        tensor.ClearField("data_location")
+        if had_location:
+            tensor.data_location = onnx.TensorProto.DEFAULT
         tensor.raw_data = data
 
 
@@ -447,7 +449,7 @@ def _write_side_file(path: Path, moved: list) -> Path:
         raise OnnxExportError(f"cannot write into {folder}: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
-            for _, data, offset in moved:
+            for _, data, offset, _ in moved:
                 handle.seek(offset)
                 handle.write(data)
             handle.flush()

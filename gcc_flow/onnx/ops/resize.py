@@ -13,20 +13,15 @@ import numpy as np
 
 from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
-from gcc_flow.onnx.ops.tf_graph import cast, const, to_int64
+from gcc_flow.onnx.ops.tf_graph import cast, const, empty, to_int64
 from schema.dtypes import DType
 
-__all__ = ["empty"]
+__all__: list = []   # converters register themselves
 
 _MODES = {"nearest": "nearest", "linear": "linear", "bilinear": "linear", "cubic": "cubic"}
 _COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel",
                      "align_corners", "asymmetric", "tf_crop_and_resize")
 _NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
-
-
-def empty(ctx, dtype: DType):
-    """An absent optional input of an extension op: a Const of shape [0]."""
-    return const(ctx, np.zeros((0,), dtype.np), dtype)
 
 
 def _float_input(ctx, tensor):

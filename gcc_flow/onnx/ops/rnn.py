@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
-from gcc_flow.onnx.ops.resize import empty
-from gcc_flow.onnx.ops.tf_graph import cast
+from gcc_flow.onnx.ops.tf_graph import cast, empty
 from schema.dtypes import DType
 
 __all__: list = []   # converters register themselves

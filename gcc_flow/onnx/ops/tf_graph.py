@@ -21,14 +21,12 @@ from schema.dtypes import DType
 from schema.limits import DEFAULT_LIMITS
 from schema.tensors import check_byte_budget
 
-__all__ = ["const", "static_ints", "require_ints", "static_shape", "known_rank", "shape_of",
-           "norm_axis", "norm_axes", "onnx_dtype", "transpose", "reshape", "cast", "to_int64",
-           "expand_dims", "squeeze", "strided_slice", "concat", "rank_of", "dim_of",
-           "static_scalar", "same_type_const", "requantize", "check_const_size", "INT64_MAX",
-           "INT64_MIN"]
+__all__ = ["const", "static_ints", "static_shape", "known_rank", "shape_of", "norm_axis",
+           "norm_axes", "onnx_dtype", "transpose", "reshape", "cast", "to_int64", "expand_dims",
+           "squeeze", "strided_slice", "concat", "rank_of", "dim_of", "static_scalar",
+           "same_type_const", "empty", "requantize", "check_const_size", "INT64_MAX"]
 
 INT64_MAX = np.iinfo(np.int64).max
-INT64_MIN = np.iinfo(np.int64).min
 
 
 def const(ctx, value, dtype: Optional[DType] = None) -> Tensor:
@@ -46,6 +44,11 @@ def check_const_size(ctx, node, shape, itemsize: int = 8) -> None:
     limits = getattr(ctx, "limits", DEFAULT_LIMITS)
     check_byte_budget([int(d) for d in shape], itemsize, limits,
                       what=f"constant made for node {node.name or node.op_type!r}")
+
+
+def empty(ctx, dtype: DType) -> Tensor:
+    """An absent optional input of an extension op: a Const of shape [0]."""
+    return const(ctx, np.zeros((0,), dtype.np), dtype)
 
 
 def same_type_const(ctx, value, like: Tensor) -> Tensor:
@@ -66,15 +69,6 @@ def static_scalar(ctx, tensor: Optional[Tensor]):
     if value is None or np.size(value) != 1:
         return None
     return np.asarray(value).reshape(-1)[0].item()
-
-
-def require_ints(ctx, node, index: int, what: str) -> list[int]:
-    """Input ``index`` as ints; NotSupported when it is computed at run time."""
-    values = static_ints(ctx, ctx.input(node, index))
-    if values is None:
-        raise ctx.unsupported(node, f"with a {what} computed at run time (it must be a constant "
-                                    f"or initializer)")
-    return values
 
 
 def static_shape(tensor: Tensor) -> Optional[tuple]:

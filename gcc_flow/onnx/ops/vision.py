@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from gcc_flow.framework import apply_op
 from gcc_flow.onnx.ops import converter
-from gcc_flow.onnx.ops.resize import empty
-from gcc_flow.onnx.ops.tf_graph import cast, to_int64
+from gcc_flow.onnx.ops.tf_graph import cast, empty, to_int64
 from schema.dtypes import DType
 
 __all__: list = []   # converters register themselves
