@@ -79,6 +79,23 @@ def main() -> int:
         fused = runtime.load(optimized).run("probabilities:0", {"images:0": images})
         np.testing.assert_allclose(fused, probs, rtol=1e-5, atol=1e-6)
         print("the optimized graph gives the same probabilities on the demo batch")
+        import importlib.util
+        has_onnxruntime = importlib.util.find_spec("onnxruntime") is not None
+        onnx_path = Path(tmp) / "cnn.onnx"
+        check = ["--check", "2"] if has_onnxruntime else []
+        print(f"\n$ gcc-flow convert {paths[0].name} {onnx_path.name} {' '.join(check)}")
+        code = cli.main(["convert", str(paths[0]), str(onnx_path)] + check)
+        if code != 0:
+            return code
+        if not has_onnxruntime:
+            print("onnxruntime is not installed: cnn.onnx was written but not run")
+            return 0
+        import onnxruntime
+        session = onnxruntime.InferenceSession(str(onnx_path),
+                                               providers=["CPUExecutionProvider"])
+        theirs = session.run(["probabilities"], {"images": images})[0]
+        print(f"onnxruntime ran {onnx_path.name} on the demo batch: max abs difference from "
+              f"gcc-flow's runtime {float(np.max(np.abs(theirs - probs))):.2e}")
         return 0
 
 

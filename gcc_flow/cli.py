@@ -556,10 +556,11 @@ def _export(args: argparse.Namespace, out: Path) -> int:
 
 
 def _import(args: argparse.Namespace, out: Path) -> int:
-    from gcc_flow.onnx.importer import import_graph, optimize_result
+    from gcc_flow.onnx.importer import import_graph, load_model, optimize_result
     from schema.io import write_graph_def
-    progress = _Progress("import", _onnx_node_count(args.input), args.progress)
-    result = import_graph(args.input)
+    proto, folder = load_model(args.input, None)
+    progress = _Progress("import", len(proto.graph.node), args.progress)
+    result = import_graph(proto, base_dir=folder)
     progress(1, 3)
     if args.optimize:
         optimize_result(result)
@@ -576,16 +577,6 @@ def _import(args: argparse.Namespace, out: Path) -> int:
     feeds_of = {t: o for o, t in result.feed_inputs}
     pairs = [(t, o) for o, t in result.outputs]
     return _run_check(args.check, read_graph_def(out), args.input, feeds_of, pairs)
-
-
-def _onnx_node_count(path: str) -> int:
-    """Nodes of the main graph, for the progress decision (0 when the file is unreadable:
-    the importer reports that)."""
-    try:
-        import onnx
-        return len(onnx.load(path, load_external_data=False).graph.node)
-    except Exception:  # noqa: BLE001 - only a hint for the progress bar
-        return 0
 
 
 def _run_check(trials: int, graph_def, onnx_path: str, feeds_of: dict, pairs: list) -> int:

@@ -90,9 +90,10 @@ class _Inserter:
                              f"devices ({source.device} -> {dest.device}): frames and dead "
                              f"tensors do not cross devices yet; place them on one device")
 
-    def pair(self, ref: TensorRef, dest_device: str, names: tuple[str, str]) -> Node:
+    def pair(self, ref: TensorRef, dest_device: str, names: tuple[str, str],
+             origin: Optional[Node] = None) -> Node:
         source = ref.node
-        attrs = {"tensor_name": self.tensor_name(source), "send_device": source.device,
+        attrs = {"tensor_name": self.tensor_name(origin or source), "send_device": source.device,
                  "send_device_incarnation": self.incarnation, "recv_device": dest_device,
                  "client_terminated": False}
         dtype = ref.dtype.base
@@ -127,7 +128,8 @@ class _Inserter:
                 attrs={"value": np.zeros((), np.float32), "dtype": DType.FLOAT},
                 device=source.device, control_inputs=[source])
             recv = self.control[key] = self.pair(dummy.output(0), dest.device, (
-                f"{source.name}/_ctrl_send_to_{tag}", f"{source.name}/_ctrl_recv_on_{tag}"))
+                f"{source.name}/_ctrl_send_to_{tag}", f"{source.name}/_ctrl_recv_on_{tag}"),
+                origin=source)
             count(self.stats, "control_pairs")
         return recv
 

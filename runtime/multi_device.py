@@ -22,9 +22,10 @@ v1 control flow stays on one device (see passes.place); feeds and fetches are nu
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import threading
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 from passes.partition import (RECV_OPS, SEND_OPS, check_partitions, copy_graph,
                               insert_send_recv, split_by_device)
@@ -190,24 +191,27 @@ class MultiDeviceSession(Session):
                     targets: list[Node], feed_refs: list[TensorRef]) -> MultiDevicePlan:
         union = layout.union
         fed = {(r.node.name, r.index) for r in feed_refs}
-        fetch_nodes = [union.nodes[r.node.name] for r in fetch_refs if r is not None]
+        fetch_nodes = [union.nodes[r.node.name] for r in fetch_refs
+                       if r is not None and (r.node.name, r.index) not in fed]
         target_nodes = [union.nodes[t.name] for t in targets]
-        needed = _needed(layout, fetch_nodes + target_nodes, fed)
+        order = _needed_in_order(layout, fetch_nodes + target_nodes, fed)
         parts = []
         for device_name, part_graph in layout.partitions.items():
-            part = self._part_plan(device_name, part_graph, needed, fetch_refs, targets,
-                                   feed_refs)
+            transfers = [part_graph.nodes[n.name] for n in order if n.device == device_name
+                         and (n.op in SEND_OPS or n.op in RECV_OPS)]
+            with _ordered(part_graph, transfers):
+                part = self._part_plan(device_name, part_graph, transfers, fetch_refs,
+                                       targets, feed_refs)
             if part is not None:
                 parts.append(part)
         return MultiDevicePlan(self, parts, len(fetch_refs))
 
-    def _part_plan(self, device_name: str, part_graph: Graph, needed: set, fetch_refs,
-                   targets, feed_refs) -> Optional[_PartPlan]:
+    def _part_plan(self, device_name: str, part_graph: Graph, transfers: list[Node],
+                   fetch_refs, targets, feed_refs) -> Optional[_PartPlan]:
         here = part_graph.nodes
         fetches = [i for i, r in enumerate(fetch_refs) if r is not None and r.node.name in here]
         local_targets = [here[t.name] for t in targets if t.name in here]
-        local_targets += [here[n.name] for n in needed
-                          if n.op in SEND_OPS and n.device == device_name]
+        local_targets += [n for n in transfers if n.op in SEND_OPS]
         if not fetches and not local_targets:
             return None
         feeds = [i for i, r in enumerate(feed_refs) if r.node.name in here]
@@ -258,21 +262,65 @@ def _transfer_key(node: Node) -> tuple[str, str, str]:
     return (node.attrs["send_device"], node.attrs["recv_device"], node.attrs["tensor_name"])
 
 
-def _needed(layout: _Layout, roots: list[Node], fed: set) -> set:
-    """Nodes of the union graph the roots depend on, not looking past fed tensors; a _Recv
-    depends on its _Send."""
-    seen: set = set()
+def _needed_in_order(layout: _Layout, roots: list[Node], fed: set) -> list[Node]:
+    """The union-graph nodes the roots depend on (not looking past fed tensors; a _Recv depends
+    on its _Send), in one topological order of them all."""
+    deps: dict[Node, list[Node]] = {}
     stack = list(roots)
     while stack:
         node = stack.pop()
-        if node in seen:
+        if node in deps:
             continue
-        seen.add(node)
-        stack.extend(r.node for r in node.inputs if (r.node.name, r.index) not in fed)
-        stack.extend(node.control_inputs)
+        found = [r.node for r in node.inputs if (r.node.name, r.index) not in fed]
+        found += node.control_inputs
         if node.op in RECV_OPS:
             send = layout.sends.get(_transfer_key(node))
             if send is None:
                 raise GraphError(f"_Recv {node.name!r} has no matching _Send")
-            stack.append(send)
-    return seen
+            found.append(send)
+        deps[node] = found
+        stack.extend(d for d in found if d not in deps)
+    return _kahn(deps)
+
+
+def _kahn(deps: dict[Node, list[Node]]) -> list[Node]:
+    waiting = {node: len(found) for node, found in deps.items()}
+    users: dict[Node, list[Node]] = {}
+    for node, found in deps.items():
+        for dep in found:
+            users.setdefault(dep, []).append(node)
+    ready = [node for node, n in waiting.items() if n == 0]
+    order = []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for user in users.get(node, ()):
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                ready.append(user)
+    if len(order) != len(deps):
+        stuck = sorted(n.name for n, k in waiting.items() if k > 0)[:5]
+        raise GraphError(f"the partitions wait on each other in a cycle (through {stuck})")
+    return order
+
+
+@contextlib.contextmanager
+def _ordered(part_graph: Graph, transfers: list[Node]) -> Iterator[None]:
+    """Chains a partition's needed transfers with control edges, in the step's global order,
+    while its plan compiles.
+
+    Plans run their nodes one after another and a _Recv blocks, so each partition must meet
+    its transfers in one order shared by all partitions: then the earliest blocked _Recv's
+    _Send always comes first on its own device, and no two partitions wait on each other.
+    The edges are removed again: they hold for this (fetches, feeds) signature only.
+    """
+    added = []
+    for before, after in zip(transfers, transfers[1:]):
+        if before not in after.control_inputs:
+            part_graph.add_control_input(after, before)
+            added.append((after, before))
+    try:
+        yield
+    finally:
+        for after, before in added:
+            part_graph.remove_control_input(after, before)

@@ -101,8 +101,10 @@ class ResourceManager:
                                  f"{dtype.tf_name}")
         return value
 
-    def assign(self, handle: ResourceHandle, value) -> None:
-        value = np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+    def assign(self, handle: ResourceHandle, value, copy: bool = True) -> None:
+        """Stores ``value`` (a copy, unless the caller made it fresh and hands it over)."""
+        if copy and isinstance(value, np.ndarray):
+            value = np.array(value, copy=True)
         with self._lock:
             old = self._values.get(handle.key)
             if old is not None and getattr(old, "dtype", None) != getattr(value, "dtype", None):

@@ -213,7 +213,8 @@ def _erf_for(xp):
     """cupyx.scipy.special.erf on a real GPU (float32 stays float32), else the series above."""
     if getattr(xp, "__name__", "") == "cupy":
         import cupyx.scipy.special
-        return cupyx.scipy.special.erf
+        special = cupyx.scipy.special.erf
+        return lambda x: special(x).astype(x.dtype, copy=False)
     return functools.partial(erf, xp=xp) if xp is not np else erf
 
 

