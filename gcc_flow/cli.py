@@ -530,27 +530,31 @@ def _names(text: Optional[str]) -> Optional[list]:
 
 
 def _export(args: argparse.Namespace, out: Path) -> int:
-    from gcc_flow.onnx.exporter import default_outputs, export_model, save_model
+    from gcc_flow.onnx import exporter
     graph_def = read_graph_def(args.input)
     inputs, outputs = _names(args.inputs), _names(args.outputs)
     progress = _Progress("export", len(graph_def.node), args.progress)
     converted = graph_def
     if args.optimize:
         import passes
-        fetches = outputs or default_outputs(graph_from_graph_def(graph_def))
+        fetches = outputs or exporter.default_outputs(graph_from_graph_def(graph_def))
         converted, report = passes.optimize(graph_def, fetches=fetches + (inputs or []))
         print(report.table())
-    model = export_model(converted, inputs, outputs, args.opset, progress=progress)
+    model = exporter.export_model(converted, inputs, outputs, args.opset, progress=progress)
     progress.done()
-    files = save_model(model, out)
-    side = f" + external data {files[1].name}" if len(files) > 1 else ""
-    print(f"wrote {out}{side} (ONNX opset {model.opset_import[0].version}, "
+    side = out.parent / exporter.external_data_name(out)
+    if model.ByteSize() > exporter.MAX_PROTOBUF_BYTES and not args.force \
+            and (side.exists() or side.is_symlink()):
+        raise UsageError(f"the model needs external data and {side} already exists; pass "
+                         f"--force to overwrite it")
+    files = exporter.save_model(model, out)
+    extra = f" + external data {files[1].name}" if len(files) > 1 else ""
+    print(f"wrote {out}{extra} (ONNX opset {model.opset_import[0].version}, "
           f"{len(model.graph.node)} nodes, {len(model.graph.initializer)} initializers)")
     if not args.check:
         return 0
-    from gcc_flow.onnx.exporter import tensor_name_of
-    pairs = [(tensor_name_of(o.name), o.name) for o in model.graph.output]
-    feeds_of = {tensor_name_of(i.name): i.name for i in model.graph.input
+    pairs = [(exporter.tensor_name_of(o.name), o.name) for o in model.graph.output]
+    feeds_of = {exporter.tensor_name_of(i.name): i.name for i in model.graph.input
                 if i.name not in {t.name for t in model.graph.initializer}}
     return _run_check(args.check, graph_def, str(out), feeds_of, pairs)
 
@@ -584,15 +588,13 @@ def _run_check(trials: int, graph_def, onnx_path: str, feeds_of: dict, pairs: li
     (``feeds_of``: tensor -> ONNX input), every (tensor, ONNX output) pair compared."""
     import onnxruntime as ort
     import runtime
-    from runtime.check import random_feeds
     options = ort.SessionOptions()
     options.log_severity_level = 3
     theirs = ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
     ours = runtime.load(graph_def)
     rng = np.random.default_rng(0)
-    placeholders = {t.rpartition(":")[0] for t in feeds_of}
     for _ in range(trials):
-        feeds = random_feeds(ours.graph, rng, only=placeholders)
+        feeds = _random_feeds(ours.graph, list(feeds_of), rng)
         try:
             want = ours.run([t for t, _ in pairs], feeds)
             got = theirs.run([o for _, o in pairs], {feeds_of[k]: v for k, v in feeds.items()})
@@ -609,6 +611,18 @@ def _run_check(trials: int, graph_def, onnx_path: str, feeds_of: dict, pairs: li
     print(f"check: {len(pairs)} tensors equal on {trials} random feeds (our runtime and "
           f"onnxruntime)")
     return 0
+
+
+def _random_feeds(graph, tensors: list, rng: np.random.Generator) -> dict:
+    """Random values for the given tensors (placeholders, or tensors an ONNX export cut the
+    graph at), unknown dims 2, as the optimize check makes them."""
+    from runtime.check import _random_array
+    feeds = {}
+    for name in tensors:
+        ref = graph.tensor(name)
+        dims = (2,) if ref.shape is None else tuple(2 if d is None else d for d in ref.shape)
+        feeds[name] = _random_array(ref.dtype.base, dims, rng)
+    return feeds
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> Optional[str]:

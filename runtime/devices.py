@@ -8,8 +8,10 @@
     resolve_devices(["/gpu:banana"])  -> GraphError naming the malformed part
 
 Any number of CPU devices may be named: CPU:1, CPU:2... are virtual devices sharing the host
-(each runs its partition on its own worker thread). GPUs must exist: CuPy is imported lazily,
-only when a GPU is named or ``discover()`` is called, never at module load.
+(each runs its partition on its own worker thread). A GPU must exist: runtime.gpu (CuPy, or the
+fake GPU under GCC_FLOW_FAKE_GPU=1) is imported lazily, only when a GPU is named or
+``discover()`` is called, never at module load. runtime.gpu runs GPU:0 only, so that is the one
+GPU a session can name.
 """
 from __future__ import annotations
 
@@ -41,14 +43,6 @@ class Device:
         """The key of this device's kernels in runtime.kernels.KERNELS ("cpu", "gpu")."""
         return _KERNEL_KEYS[self.type]
 
-    def array_module(self):
-        """numpy on a CPU, cupy (with this GPU made current by the caller) on a GPU."""
-        if self.type == "CPU":
-            import numpy
-            return numpy
-        import cupy
-        return cupy
-
     def __str__(self) -> str:
         return self.name
 
@@ -69,12 +63,10 @@ def cpu_devices(count: int) -> list[Device]:
 
 
 def gpu_count() -> int:
-    """CUDA GPUs CuPy sees; 0 when CuPy is not importable or finds no driver."""
-    try:
-        import cupy
-        return int(cupy.cuda.runtime.getDeviceCount())
-    except Exception:  # ImportError, CUDARuntimeError without a driver: no GPU
-        return 0
+    """GPUs this runtime can run on: 1 when runtime.gpu finds CuPy with a device (or the fake
+    GPU), else 0 (runtime.gpu drives GPU:0 only)."""
+    from runtime.gpu import gpu_available
+    return 1 if gpu_available() else 0
 
 
 def discover() -> list[Device]:
@@ -101,8 +93,8 @@ def resolve_devices(specs: Optional[Sequence[str]] = None) -> list[Device]:
         if device.type == "GPU":
             gpus = gpu_count() if gpus is None else gpus
             if device.index >= gpus:
-                raise GraphError(f"device {spec!r}: no such GPU ({gpus} CUDA GPU(s) found"
-                                 f"{'' if gpus else '; is CuPy installed?'})")
+                raise GraphError(f"device {spec!r}: no such GPU ({gpus} usable GPU(s)"
+                                 f"{'' if gpus else '; is CuPy installed with a CUDA device?'})")
         if any(d.name == device.name for d in devices):
             raise GraphError(f"device {spec!r} is named twice")
         devices.append(device)

@@ -35,7 +35,7 @@ from schema.ir import Node, TensorRef
 from schema.limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["gpu_available", "GpuBackend", "DeviceHooks", "DeviceOutOfMemoryError",
-           "compile_for_device", "device_kind", "gpu_node_info", "GpuSession"]
+           "compile_for_device", "device_kind", "gpu_node_info"]
 
 # dtypes cupy computes on (bfloat16 and the narrow or quantized types run on the host).
 GPU_DTYPES = frozenset({

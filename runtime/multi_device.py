@@ -32,7 +32,6 @@ from passes.partition import (RECV_OPS, SEND_OPS, check_partitions, copy_graph,
 from passes.place import PlacementReport, place_graph
 from runtime import rendezvous
 from runtime.devices import Device, resolve_devices
-from runtime.kernels import KernelContext, compile_node
 from runtime.plan import compile_plan
 from runtime.session import Session, _as_graph, _flatten, _hashable, _name_of
 from schema.errors import GraphError
@@ -122,6 +121,17 @@ def _run_part(part: _PartPlan, rdv: rendezvous.LocalRendezvous, feeds: list) -> 
         rdv.sender_done(part.device.name)
 
 
+class _Uploading:
+    """A GPU partition's plan whose feeds are uploaded first (DeviceHooks.feed)."""
+
+    def __init__(self, plan, hooks, feed_refs: list[TensorRef]):
+        self.plan, self.hooks, self.feed_refs = plan, hooks, feed_refs
+
+    def execute(self, feed_values: list) -> list:
+        return self.plan.execute([self.hooks.feed(ref, value)
+                                  for ref, value in zip(self.feed_refs, feed_values)])
+
+
 class MultiDeviceSession(Session):
     """A Session whose graph runs split over ``devices`` (default: runtime.devices.discover())."""
 
@@ -136,6 +146,7 @@ class MultiDeviceSession(Session):
         self._workers: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self._step_lock = threading.Lock()
         self._layout: Optional[_Layout] = None
+        self._gpu_hooks: dict = {}
 
     # -- layout --------------------------------------------------------------------------
     @property
@@ -156,6 +167,7 @@ class MultiDeviceSession(Session):
         if self._layout is None or self._layout.graph_size != size:
             self._layout = self._make_layout(size)
             self._kernels.clear()
+            self._gpu_hooks.clear()
         return self._layout
 
     def _make_layout(self, size: int) -> _Layout:
@@ -216,25 +228,28 @@ class MultiDeviceSession(Session):
             return None
         feeds = [i for i, r in enumerate(feed_refs) if r.node.name in here]
         device = self._device_by_name[device_name]
+        local_feeds = [here[feed_refs[i].node.name].output(feed_refs[i].index) for i in feeds]
+        hooks = self._hooks(device, part_graph)
         plan = compile_plan(part_graph, [here[fetch_refs[i].node.name].output(
                                 fetch_refs[i].index) for i in fetches],
-                            local_targets,
-                            [here[feed_refs[i].node.name].output(feed_refs[i].index)
-                             for i in feeds],
-                            self._kernel_on(device), device_name, self.limits,
-                            lambda: check_control_flow(part_graph))
+                            local_targets, local_feeds,
+                            self._kernel_for if hooks is None else hooks.kernel_for,
+                            device_name, self.limits, lambda: check_control_flow(part_graph))
+        if hooks is not None:
+            plan = _Uploading(hooks.wrap_plan(plan), hooks, local_feeds)
         return _PartPlan(device, plan, feeds, fetches)
 
-    def _kernel_on(self, device: Device):
-        def kernel_for(node: Node):
-            fn = self._kernels.get(node)
-            if fn is None:
-                ctx = KernelContext(node=node, device=device.kernel_device,
-                                    resources=self.resources, limits=self.limits,
-                                    xp=device.array_module())
-                fn = self._kernels[node] = compile_node(ctx)
-            return fn
-        return kernel_for
+    def _hooks(self, device: Device, part_graph: Graph):
+        """runtime.gpu's DeviceHooks for a GPU partition (kernels placed per node, fetches
+        downloaded); None on a CPU, whose kernels are the Session's own."""
+        if device.type != "GPU":
+            return None
+        hooks = self._gpu_hooks.get(device.name)
+        if hooks is None:
+            from runtime.gpu import compile_for_device
+            hooks = self._gpu_hooks[device.name] = compile_for_device(
+                part_graph, f"/device:GPU:{device.index}", self.resources, self.limits)
+        return hooks
 
     # -- workers -------------------------------------------------------------------------
     def _worker(self, device: Device) -> concurrent.futures.ThreadPoolExecutor:

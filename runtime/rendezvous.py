@@ -1,8 +1,8 @@
 """Rendezvous: where a step's _Send and _Recv kernels meet, keyed by TensorFlow's key strings.
 
-    key = make_key("/job:localhost/replica:0/task:0/device:CPU:0", 1,
-                   "/job:localhost/replica:0/task:0/device:CPU:1", "edge_5_x")
-        -> "/job:localhost/replica:0/task:0/device:CPU:0;1;/job:localhost/replica:0/task:0/device:CPU:1;edge_5_x;0:0"
+    key = make_key(cpu0, 1, cpu1, "edge_5_x")    # cpu0 = "/job:localhost/.../device:CPU:0"
+        -> "/job:localhost/replica:0/task:0/device:CPU:0;1;"
+           "/job:localhost/replica:0/task:0/device:CPU:1;edge_5_x;0:0"
     rdv = LocalRendezvous(step_id=7)
     rdv.send(key, value)            # on the sending device's worker
     rdv.recv(key)                   # on the receiving one: blocks until sent -> value

@@ -24,6 +24,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
+from runtime.gpu import compile_for_device, device_kind
 from runtime.kernels import KernelContext, compile_node
 from runtime.plan import Plan, compile_plan
 from runtime.resources import ResourceManager
@@ -65,11 +66,8 @@ def _as_graph(model: Model, allow_unknown: bool, limits: Limits) -> Graph:
 
 
 def _device_name(device: str) -> str:
-    spec = device.lower().strip().lstrip("/").replace("device:", "")
-    kind, _, index = spec.partition(":")
-    if kind != "cpu" or (index and not (index.isascii() and index.isdigit())):
-        raise GccFlowError(f"unsupported device {device!r}: this runtime runs on 'cpu'")
-    return f"/device:CPU:{index or 0}"
+    kind, index = device_kind(device)
+    return f"/device:{kind.upper()}:{index}"
 
 
 class Session:
@@ -78,6 +76,8 @@ class Session:
         self.device = _device_name(device)
         self.limits = limits
         self.resources = ResourceManager()
+        # GPU sessions: kernels compiled with xp = cupy, feeds uploaded, fetches copied back.
+        self._device_hooks = compile_for_device(graph, device, self.resources, limits)
         self._plans: dict[Any, tuple[Plan, Any]] = {}
         self._kernels: dict[Node, Any] = {}
         self._lock = threading.Lock()
@@ -130,6 +130,8 @@ class Session:
             feed_refs = [self._resolve_feed(name) for name in feed_names]
             plan = compile_plan(self.graph, fetch_refs, targets, feed_refs, self._kernel_for,
                                 self.device, self.limits, self._frames)
+            if self._device_hooks is not None:
+                plan = self._device_hooks.wrap_plan(plan)
             entry = (plan, (structure, feed_refs))
             self._plans[(_hashable(fetches), tuple(_name_of(k) for k in feed_names))] = entry
             return entry
@@ -141,6 +143,8 @@ class Session:
         return self._frame_map
 
     def _kernel_for(self, node: Node):
+        if self._device_hooks is not None:
+            return self._device_hooks.kernel_for(node)
         fn = self._kernels.get(node)
         if fn is None:
             ctx = KernelContext(node=node, device="cpu", resources=self.resources,
@@ -230,7 +234,7 @@ class Session:
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         _check_shape(ref, arr.shape)
-        return arr
+        return arr if self._device_hooks is None else self._device_hooks.feed(ref, arr)
 
 
 def _name_of(fetch):

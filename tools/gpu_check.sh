@@ -8,22 +8,29 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+SITE=${GPU_CHECK_SITE:-/tmp/site}        # where carried wheels go
+WHEELS=${GPU_CHECK_WHEELS:-.whl}
 OUT_DIR=${OUT:-}
 LOG=/dev/null
 if [ -n "$OUT_DIR" ]; then mkdir -p "$OUT_DIR"; LOG="$OUT_DIR/gpu_check.log"; : > "$LOG"; fi
 say() { echo "$@" | tee -a "$LOG"; }
 
-export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$SITE:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-/tmp/cupy_kernel_cache}
 export PYTHONDONTWRITEBYTECODE=1
 
 if ! "$PY" -c "import google.protobuf, ml_dtypes, pytest, runtime, gcc_flow" >/dev/null 2>&1; then
-  if ls .whl/*.whl >/dev/null 2>&1; then
-    say "== installing carried wheels into /tmp/site: $(ls .whl | tr '\n' ' ')"
+  if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+    say "== installing carried wheels into $SITE: $(ls "$WHEELS" | tr '\n' ' ')"
     "$PY" -m pip install --quiet --no-index --no-deps --disable-pip-version-check \
-      --target /tmp/site .whl/*.whl 2>&1 | tail -5 | tee -a "$LOG"
+      --target "$SITE" "$WHEELS"/*.whl 2>&1 | tail -5 | tee -a "$LOG"
+    if ! "$PY" -c "import google.protobuf, ml_dtypes, pytest" >/dev/null 2>&1; then
+      say "== pip could not install them: unpacking the wheels into $SITE instead"
+      "$PY" -c "import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1])
+                for w in sys.argv[2:]]" "$SITE" "$WHEELS"/*.whl 2>&1 | tee -a "$LOG"
+    fi
   else
-    say "== the project does not import and there is no .whl/ folder of wheels to install"
+    say "== the project does not import and $WHEELS/ holds no wheels to install"
   fi
 fi
 
@@ -55,12 +62,12 @@ command -v nvidia-smi >/dev/null && nvidia-smi -L 2>&1 | tee -a "$LOG"
 say "== GPU tests: pytest -m gpu tests/gpu"
 JUNIT=()
 [ -n "$OUT_DIR" ] && JUNIT=(--junitxml "$OUT_DIR/gpu_tests.xml")
-timeout 270 "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider -rfEs --durations=8 \
+timeout -s INT 270 "$PY" -m pytest -q -m gpu tests/gpu -p no:cacheprovider -rfEs --durations=8 \
   "${JUNIT[@]}" 2>&1 | tee -a "$LOG"
 status=${PIPESTATUS[0]}
 say "== pytest exit status: $status"
 
 say "== bench/gpu_vs_cpu.py"
-timeout 150 "$PY" bench/gpu_vs_cpu.py 2>&1 | tee -a "$LOG"
+timeout -s INT 150 "$PY" bench/gpu_vs_cpu.py --repeat 3 --gpu-repeat 10 2>&1 | tee -a "$LOG"
 say "== bench exit status: ${PIPESTATUS[0]}"
 exit "$status"

@@ -35,7 +35,7 @@ from schema.serde import graph_from_graph_def
 
 __all__ = ["export_model", "save_model", "choose_opset", "default_outputs", "MIN_OPSET",
            "MAX_OPSET", "OnnxExportError", "ExportNotSupported", "onnx_name", "tensor_name_of",
-           "EXPORT_PIPELINE", "check_exported", "external_data_name"]
+           "EXPORT_PIPELINE", "check_exported", "external_data_name", "MAX_PROTOBUF_BYTES"]
 
 MIN_OPSET = 13                                   # Softmax's one-axis form, axes as inputs
 MAX_OPSET = onnx.defs.onnx_opset_version()       # the newest the installed onnx knows
@@ -136,6 +136,7 @@ class _Exporter:
         # such as FusedBatchNormV3's reserve_space_3; named outputs must export.
         self.optional_outputs = optional_outputs
         self.outputs = [graph.tensor(n) for n in outputs]
+        self.output_nodes = {r.node.name for r in self.outputs}
         self.cut = {(r.node.name, r.index): None for r in (graph.tensor(n) for n in inputs or [])}
         self.explicit_inputs = inputs is not None
         self.opset = opset
@@ -186,6 +187,7 @@ class _Exporter:
                                      f"shape; unknown dims are fine)")
         self.ctx.claim(name)
         self.ctx.values[(ref.node.name, ref.index)] = name
+        self.ctx.fed.add((ref.node.name, ref.index))
         self.graph_inputs.append(_value_info(name, ref))
 
     def _export_node(self, node: Node) -> None:
@@ -215,8 +217,7 @@ class _Exporter:
                                   f"export for this op{hint}")
 
     def _export_const(self, node: Node) -> None:
-        is_output = any(r.node is node for r in self.outputs)
-        name = None if is_output else onnx_name(node.output(0).name)
+        name = None if node.name in self.output_nodes else onnx_name(node.output(0).name)
         self.ctx.defer_const(node.output(0), node.attrs["value"], node.attrs["dtype"].base,
                              name)
 
@@ -251,10 +252,7 @@ class _Exporter:
         value = self.ctx.value_of(ref)
         wanted = onnx_name(ref.name)
         if value != wanted:
-            self.ctx.current = ref.node
-            self.ctx.claim(wanted)
-            self.ctx.nodes.append(helper.make_node("Identity", [value], [wanted],
-                                                  name=self.ctx.fresh(f"{wanted}/output")))
+            self.ctx.identity_to(value, wanted)
         return _value_info(wanted, ref)
 
     def _model(self, outputs: list) -> onnx.ModelProto:
@@ -280,8 +278,7 @@ class _Exporter:
 
 
 def _value_info(name: str, ref: TensorRef) -> onnx.ValueInfoProto:
-    shape = ref.shape
-    dims = None if shape is None else [d if d is not None else None for d in shape]
+    dims = None if ref.shape is None else list(ref.shape)   # None dims: no dim_value
     return helper.make_tensor_value_info(name, dtype_to_onnx(ref.dtype.base), dims)
 
 
@@ -328,6 +325,7 @@ def check_exported(model: onnx.ModelProto) -> None:
 
 # -- writing ----------------------------------------------------------------------------------
 
+MAX_PROTOBUF_BYTES = PROTOBUF_LIMIT   # past this, save_model writes external data
 EXTERNAL_MIN_BYTES = 1024     # tensors smaller than this stay inside the protobuf
 _ALIGN = 4096                 # side-file offsets are page aligned (onnxruntime maps them)
 
@@ -338,18 +336,23 @@ def external_data_name(path: Union[str, os.PathLike]) -> str:
 
 
 def save_model(model: onnx.ModelProto, path: Union[str, os.PathLike], *,
-               max_protobuf_bytes: int = PROTOBUF_LIMIT,
-               external_min_bytes: int = EXTERNAL_MIN_BYTES) -> list[Path]:
+               max_protobuf_bytes: Optional[int] = None,
+               external_min_bytes: Optional[int] = None) -> list[Path]:
     """Writes ``model`` atomically; returns the files written.
 
-    Up to ``max_protobuf_bytes`` (protobuf's 2 GiB limit) the model is one file. Past it,
-    every initializer of ``external_min_bytes`` or more moves to one side file,
-    ``external_data_name(path)``, in the same folder (created O_EXCL | O_NOFOLLOW under a temp
+    Up to ``max_protobuf_bytes`` (default MAX_PROTOBUF_BYTES, protobuf's 2 GiB limit) the
+    model is one file. Past it, every initializer of ``external_min_bytes`` (default
+    EXTERNAL_MIN_BYTES) or more moves to one side file, ``external_data_name(path)``, in the
+    same folder (created O_EXCL | O_NOFOLLOW under a temp
     name, then renamed); the model keeps the rest. Tensors kept in typed fields are converted
     to raw_data. A model that already points at external data is refused (its locations are
     not ours to copy).
     """
     path = Path(path)
+    if max_protobuf_bytes is None:
+        max_protobuf_bytes = MAX_PROTOBUF_BYTES
+    if external_min_bytes is None:
+        external_min_bytes = EXTERNAL_MIN_BYTES
     tensors = list(_all_tensors(model.graph))
     for tensor in tensors:
         if tensor.data_location == onnx.TensorProto.EXTERNAL:

@@ -170,15 +170,30 @@ def _expand(node: onnx.NodeProto, proto: onnx.FunctionProto, schema,
     for inner in proto.node:
         copy = onnx.NodeProto()
         copy.CopyFrom(inner)
+        _rename_node(copy, rename, attrs)
         copy.name = prefix + (inner.name or inner.op_type)
-        copy.input[:] = [rename(v) for v in inner.input]
-        copy.output[:] = [rename(v) for v in inner.output]
-        _bind_attrs(copy, attrs)
         out.append(copy)
     return out
 
 
-def _bind_attrs(node: onnx.NodeProto, attrs: dict) -> None:
+def _rename_node(node: onnx.NodeProto, rename, attrs: dict) -> None:
+    node.input[:] = [rename(v) for v in node.input]
+    node.output[:] = [rename(v) for v in node.output]
+    _bind_attrs(node, attrs, rename)
+
+
+def _rename_graph(graph: onnx.GraphProto, rename, attrs: dict) -> None:
+    """A subgraph attr (If/Loop/Scan body) of a body node: its names, and the outer names it
+    reads, renamed as the body's own (ONNX forbids shadowing, so one mapping serves both)."""
+    for info in itertools.chain(graph.input, graph.output, graph.value_info):
+        info.name = rename(info.name)
+    for tensor in graph.initializer:
+        tensor.name = rename(tensor.name)
+    for inner in graph.node:
+        _rename_node(inner, rename, attrs)
+
+
+def _bind_attrs(node: onnx.NodeProto, attrs: dict, rename) -> None:
     """Replaces attrs that refer to the function's attrs by the caller's values."""
     kept = []
     for attribute in node.attribute:
@@ -191,9 +206,9 @@ def _bind_attrs(node: onnx.NodeProto, attrs: dict) -> None:
             bound.name = attribute.name
             kept.append(bound)
         else:
-            if attribute.HasField("g") or len(attribute.graphs):
-                raise NotSupported(f"not supported: {node.op_type} in a function body with a "
-                                   f"subgraph attr")
+            for graph in itertools.chain([attribute.g] if attribute.HasField("g") else [],
+                                         attribute.graphs):
+                _rename_graph(graph, rename, attrs)
             kept.append(attribute)
     del node.attribute[:]
     node.attribute.extend(kept)

@@ -5,12 +5,11 @@
 
 The key (runtime.rendezvous.make_key) is built once when the node compiles; the rendezvous is
 the one bound to the worker thread running the step (runtime.rendezvous.current). Registered
-for every device ("any"): a value arriving on a device of another kind is moved there (a CuPy
-array received on a CPU becomes numpy; a numpy array received on a GPU becomes CuPy).
+for every device ("any"). Values travel in host memory: a _Send's input is a ``host_input``
+(runtime/gpu.py downloads it on a GPU), and on a GPU the consumers of a _Recv upload what it
+returns, as they do for any host value.
 """
 from __future__ import annotations
-
-import numpy as np
 
 from runtime import rendezvous
 from runtime.kernels import KernelContext, kernel
@@ -26,7 +25,7 @@ def transfer_key(ctx: KernelContext) -> str:
                                ctx.attr("recv_device"), ctx.attr("tensor_name"))
 
 
-@kernel("_Send", "_HostSend", device="any")
+@kernel("_Send", "_HostSend", device="any", host_inputs=(0,))
 def send(ctx: KernelContext):
     key = transfer_key(ctx)
     name = ctx.node.name
@@ -40,22 +39,7 @@ def send(ctx: KernelContext):
 def recv(ctx: KernelContext):
     key = transfer_key(ctx)
     name = ctx.node.name
-    to_device = _mover(ctx)
 
     def run():
-        return to_device(rendezvous.current(name).recv(key))
+        return rendezvous.current(name).recv(key)
     return run
-
-
-def _mover(ctx: KernelContext):
-    """Moves a received array to this device's array module (identity when already there)."""
-    xp = ctx.xp
-    if xp is np:
-        return _to_host
-    return lambda value: xp.asarray(value) if isinstance(value, np.ndarray) else value
-
-
-def _to_host(value):
-    if type(value).__module__.startswith("cupy"):
-        return value.get()
-    return value

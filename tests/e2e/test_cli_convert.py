@@ -102,10 +102,31 @@ def test_check_failure_exits_1_naming_the_tensor(capsys, model, tmp_path, monkey
 
 def test_inputs_and_outputs_choose_the_onnx_graph(capsys, model, tmp_path):
     out_path = tmp_path / "part.onnx"
-    code, _, _ = call(capsys, "convert", model, out_path, "--inputs", "x", "--outputs",
-                      "Tanh:0", "--check", "1")
+    code, out, _ = call(capsys, "convert", model, out_path, "--inputs", "MatMul:0",
+                        "--outputs", "Tanh:0", "--check", "2")
     written = onnx.load(str(out_path))
-    assert code == 0 and [o.name for o in written.graph.output] == ["Tanh"]
+    assert code == 0 and "check: 1 tensors equal on 2 random feeds" in out
+    assert [i.name for i in written.graph.input] == ["MatMul"]
+    assert [o.name for o in written.graph.output] == ["Tanh"]
+    assert [n.op_type for n in written.graph.node] == ["Tanh"]
+
+
+def test_large_weights_go_to_external_data_and_still_check(capsys, model, tmp_path,
+                                                           monkeypatch):
+    from gcc_flow.onnx import exporter
+    size = exporter.export_model(model).ByteSize()
+    monkeypatch.setattr(exporter, "MAX_PROTOBUF_BYTES", size - 1)   # just over the limit
+    monkeypatch.setattr(exporter, "EXTERNAL_MIN_BYTES", 64)        # the 6x4 weight moves
+    out_path, side = tmp_path / "m.onnx", tmp_path / "m.onnx.data"
+    side.write_bytes(b"stale")
+    code, _, err = call(capsys, "convert", model, out_path)
+    assert code == 2 and side.read_bytes() == b"stale" and not out_path.exists()
+    assert_one_line_error(err, "needs external data and")
+    code, out, _ = call(capsys, "convert", model, out_path, "--force", "--check", "2")
+    assert code == 0 and "+ external data m.onnx.data" in out and "check: 1 tensors" in out
+    onnx.checker.check_model(str(out_path), full_check=True)
+    want = runtime.load(model).run("probs:0", {"x:0": X})
+    np.testing.assert_allclose(ort_run(out_path, {"x": X})[0], want, rtol=1e-6)
 
 
 # -- progress ----------------------------------------------------------------------------------
@@ -186,7 +207,7 @@ def _limit_memory() -> None:
 
 
 BAD_FILES = {
-    "random.pb": (os.urandom(64), "out.onnx", "not a binary GraphDef"),
+    "random.pb": (np.random.default_rng(0).bytes(64), "out.onnx", "not a binary GraphDef"),
     "empty.pb": (b"", "out.onnx", "empty"),
     "graph_as_onnx.onnx": (None, "out.pb", "not an ONNX model"),
     "onnx_as_graph.pb": ("onnx", "out.onnx", "looks like an ONNX model"),

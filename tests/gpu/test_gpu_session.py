@@ -85,6 +85,18 @@ def test_mobilenet_v2_matches_tensorflow_and_copies_back_only_the_fetch(backend,
     assert sess.device == "/device:GPU:0"
 
 
+def test_fused_mobilenet_v2_matches_tensorflow():
+    """After the default pass pipeline: _FusedConv2D / _FusedDepthwiseConv2dNative on the GPU."""
+    import passes
+    from schema.io import read_graph_def
+    entry, data = _manifest(TF)["mobilenet_v2"], np.load(TF / "mobilenet_v2.npz")
+    (fetch, key), = entry["fetches"].items()
+    graph_def, _ = passes.optimize(read_graph_def(TF / "mobilenet_v2.pb"), [fetch])
+    assert any(n.op.startswith("_Fused") for n in graph_def.node)
+    got = load_gpu(graph_def).run(fetch, {t: data[k] for t, k in entry["feeds"].items()})
+    np.testing.assert_allclose(got, data[key], rtol=1e-4, atol=1e-4)
+
+
 TRAINING = TF / "training"
 
 

@@ -14,7 +14,6 @@ pytest.importorskip("onnxruntime")
 from onnx_export_check import export_and_compare, ops_of, run_onnxruntime  # noqa: E402
 
 import gcc_flow as gf  # noqa: E402
-from gcc_flow.framework import apply_op  # noqa: E402
 from gcc_flow.onnx.exporter import (MAX_OPSET, ExportNotSupported, OnnxExportError,  # noqa: E402
                                     choose_opset, export_model, external_data_name,
                                     onnx_name, save_model, tensor_name_of)
@@ -71,7 +70,8 @@ def test_constants_read_only_for_their_value_are_not_initializers():
     # not exported
     assert [onnx.numpy_helper.to_array(t).tolist() for t in model.graph.initializer] == \
         [[4, 6], [0]]
-    assert {onnx.numpy_helper.to_array(t).dtype for t in model.graph.initializer} == {np.dtype(np.int64)}
+    dtypes = {onnx.numpy_helper.to_array(t).dtype for t in model.graph.initializer}
+    assert dtypes == {np.dtype(np.int64)}
 
 
 def test_a_constant_output_is_an_identity_of_its_initializer():

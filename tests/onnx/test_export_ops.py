@@ -70,7 +70,8 @@ def _compare_select() -> dict:
 
 
 def _matmul() -> dict:
-    a, b, c = ph(gf.float32, [3, 4], "a"), ph(gf.float32, [5, 4], "b"), ph(gf.float32, [5, 3], "c")
+    a, b = ph(gf.float32, [3, 4], "a"), ph(gf.float32, [5, 4], "b")
+    c = ph(gf.float32, [5, 3], "c")
     gf.matmul(a, b, transpose_b=True), gf.matmul(a, c, transpose_a=True, transpose_b=True)
     ia, ib = ph(gf.int32, [3, 4], "ia"), ph(gf.int32, [3, 4], "ib")
     gf.matmul(ia, ib, transpose_b=True)
@@ -80,7 +81,8 @@ def _matmul() -> dict:
     apply_op("_FusedMatMul", [a, b, [bias]], {"transpose_b": True, "num_args": 1,
                                               "fused_ops": ["BiasAdd", "Relu6"]})
     gf.nn.log_softmax(a), gf.nn.softmax(a)
-    return {"a:0": f32(3, 4), "b:0": f32(5, 4), "c:0": f32(5, 3), "ia:0": i32(3, 4), "ib:0": i32(3, 4),
+    return {"a:0": f32(3, 4), "b:0": f32(5, 4), "c:0": f32(5, 3), "ia:0": i32(3, 4),
+            "ib:0": i32(3, 4),
             "p:0": f32(2, 1, 3, 4), "q:0": f32(5, 3, 4)}
 
 

@@ -72,7 +72,7 @@ class ExportContext:
         self._consts: dict[tuple, str] = {}
         self.producer: dict[str, onnx.NodeProto] = {}   # value -> the node that makes it
         self.const_shapes: dict[str, tuple] = {}        # initializer -> its shape
-        self._counter = 0
+        self.fed: set[tuple[str, int]] = set()          # graph inputs: never static
         self.current: Optional[Node] = None  # the TF node being emitted (names, errors)
         self.first_new_node = 0              # index into nodes where its emission started
 
@@ -128,7 +128,8 @@ class ExportContext:
 
     def static(self, node: Node, i: int) -> Optional[np.ndarray]:
         """Input ``i``'s value when known before run time (a Const), else None."""
-        return static_value(node.inputs[i])
+        ref = node.inputs[i]
+        return None if (ref.node.name, ref.index) in self.fed else static_value(ref)
 
     def static_ints(self, node: Node, i: int, what: str) -> list[int]:
         value = self.static(node, i)
@@ -188,6 +189,13 @@ class ExportContext:
             return None
         perm = [list(a.ints) for a in source.attribute if a.name == "perm"]
         return (source.input[0], perm[0]) if perm else None
+
+    def identity_to(self, value: str, name: str) -> str:
+        """An Identity whose output has the given (reserved, unused) name."""
+        self.claim(name)
+        self.nodes.append(helper.make_node("Identity", [value], [name],
+                                           name=self._node_name(f"{name}/Identity")))
+        return name
 
     def const(self, value, dtype: Optional[DType] = None, name: Optional[str] = None) -> str:
         """An initializer holding ``value`` (as ``dtype`` if given); small ones are shared."""
