@@ -22,7 +22,7 @@ from schema.dtypes import DType
 from schema.ir import Node, TensorRef
 
 __all__ = ["OpCost", "DeviceProfile", "LinkProfile", "PROFILES", "op_cost", "tensor_bytes",
-           "compute_seconds", "transfer_seconds", "is_shape_only", "UNKNOWN_DIM", "Schedule"]
+           "compute_seconds", "transfer_seconds", "is_shape_only", "is_heavy", "UNKNOWN_DIM", "Schedule"]
 
 UNKNOWN_DIM = 1
 _POINTER_BYTES = 8   # a resource handle, string or variant counts as one pointer
@@ -131,6 +131,8 @@ _FLOPS: dict[str, Callable[[Node], float]] = {
     "Identity": _no_flops, "Shape": _no_flops, "ShapeN": _no_flops, "Size": _no_flops,
     "Rank": _no_flops,
 }
+# Ops whose FLOPs grow faster than their data (matrix products, convolutions).
+_HEAVY = frozenset(op for op, formula in _FLOPS.items() if formula is not _no_flops)
 # Ops that read only their inputs' shapes, not their values (TensorFlow's metadata ops).
 _SHAPE_ONLY = frozenset({"Shape", "ShapeN", "Size", "Rank"})
 
@@ -138,6 +140,11 @@ _SHAPE_ONLY = frozenset({"Shape", "ShapeN", "Size", "Rank"})
 def is_shape_only(node: Node) -> bool:
     """True for ops whose result depends on input shapes only (Shape, Size, Rank)."""
     return node.op in _SHAPE_ONLY
+
+
+def is_heavy(node: Node) -> bool:
+    """True for ops with more than a few FLOPs per element (MatMul, Conv2D...)."""
+    return node.op in _HEAVY
 
 
 def op_cost(node: Node) -> OpCost:

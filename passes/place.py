@@ -19,8 +19,8 @@ Rules, in TensorFlow's order (tensorflow/core/common_runtime/placer.cc, colocati
    member's op (ops without a kernel anywhere constrain nothing). No candidate: with soft
    placement any device that can run the group (a note), else an error naming the request.
 4. A group with several candidates is placed by the cost model (passes/cost_model.py): nodes
-   without data inputs (Const, Placeholder) and tiny ops (<= 1 KiB in and out) follow their
-   consumers; shape ops (Shape, Size, Rank) stay with their input; every other group goes to
+   without data inputs (Const, Placeholder), tiny ops (<= 1 KiB in and out) and light ops
+   reading only such followers (a weight's Identity) follow their consumers; shape ops (Shape, Size, Rank) stay with their input; every other group goes to
    the candidate where it would finish first in a list-scheduling simulation, counting
    transfers between devices. Each such decision's estimate goes into the notes.
 
@@ -256,11 +256,14 @@ class _Placer:
 
 # -- choosing among candidates ----------------------------------------------------------------
 
-def _is_follower(node: Node) -> bool:
-    """Nodes without data inputs (Const, Placeholder) and tiny ops follow their consumers."""
+def _is_follower(node: Node, followers: set) -> bool:
+    """Nodes without data inputs (Const, Placeholder), tiny ops, and light ops reading only
+    followers (Identity of a weight, batch-norm folding on constants) follow their consumers."""
     if not node.inputs:
         return True
-    return all(cost_model.tensor_bytes(r) <= TINY_BYTES for r in node.inputs + node.outputs)
+    if all(cost_model.tensor_bytes(r) <= TINY_BYTES for r in node.inputs + node.outputs):
+        return True
+    return not cost_model.is_heavy(node) and all(r.node in followers for r in node.inputs)
 
 
 def _short(device: str) -> str:
@@ -280,12 +283,13 @@ class _Chooser:
         self.device_of: dict[Node, str] = {}
 
     def run(self, order: list[Node]) -> dict[Node, str]:
-        followers = []
+        followers: dict[Node, None] = {}
         for node in order:
             root = self.groups.find(node)
             if root not in self.decided:
-                if self.use_cost and len(self.members[root]) == 1 and _is_follower(node):
-                    followers.append(node)
+                if self.use_cost and len(self.members[root]) == 1 and \
+                        _is_follower(node, followers):
+                    followers[node] = None
                     self.schedule.pass_through(node)
                     continue
                 self.decided[root] = self._choose(node, self.candidates[root])

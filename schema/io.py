@@ -133,6 +133,7 @@ def atomic_write(path: PathLike, data: bytes) -> None:
     except OSError as err:
         raise GccFlowError(f"cannot write into {folder}: {err.strerror or err}") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a written file follows the umask
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -147,6 +148,12 @@ def atomic_write(path: PathLike, data: bytes) -> None:
             raise GccFlowError(f"cannot write {path}: {err.strerror or err}") from None
         raise
     _fsync_dir(folder)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

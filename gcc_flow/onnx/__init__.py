@@ -3,7 +3,8 @@
     from gcc_flow import onnx as gf_onnx
     graph_def = gf_onnx.import_model("model.onnx")             # a TensorFlow GraphDef
     graph_def = gf_onnx.import_model(model_bytes, base_dir="/models/m", optimize=True)
-    gf_onnx.export_model(graph_def, "model.onnx")              # see gcc_flow/onnx/exporter.py
+    model = gf_onnx.export_model(graph_def)                    # an onnx.ModelProto
+    gf_onnx.save_model(model, "model.onnx")                    # external data past 2 GiB
 
 The original ONNX names of inputs and outputs are kept in the ``_alias`` attr of the input
 Placeholders and output Identity nodes. docs/ONNX.md lists the mapping rules, the extension
@@ -15,12 +16,12 @@ from __future__ import annotations
 from gcc_flow.onnx.context import NotSupported, OnnxImportError
 from gcc_flow.onnx.importer import ALIAS_ATTR, ImportResult, import_graph, import_model
 
-__all__ = ["import_model", "import_graph", "export_model", "ImportResult", "OnnxImportError",
-           "NotSupported", "ALIAS_ATTR"]
+__all__ = ["import_model", "import_graph", "export_model", "save_model", "ImportResult",
+           "OnnxImportError", "NotSupported", "ALIAS_ATTR"]
 
 
 def __getattr__(name: str):
-    if name == "export_model":  # the exporter is optional: imported on first use
-        from gcc_flow.onnx.exporter import export_model
-        return export_model
+    if name in ("export_model", "save_model"):  # the exporter is imported on first use
+        from gcc_flow.onnx import exporter
+        return getattr(exporter, name)
     raise AttributeError(f"module 'gcc_flow.onnx' has no attribute {name!r}")

@@ -124,7 +124,12 @@ def _read_model_file(path: str) -> bytes:
             raise OnnxImportError(f"{path!r} is {info.st_size} bytes, above protobuf's 2 GiB "
                                   f"limit; big weights belong in external data")
         with os.fdopen(os.dup(fd), "rb") as f:
-            return f.read(MAX_MODEL_BYTES + 1)
+            # Read what fstat promised (and one byte more to notice growth): read(2 GiB) would
+            # reserve its whole buffer up front.
+            data = f.read(info.st_size + 1)
+        if len(data) > info.st_size:
+            raise OnnxImportError(f"{path!r} grew while it was being read")
+        return data
     finally:
         os.close(fd)
 

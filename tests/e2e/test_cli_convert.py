@@ -219,14 +219,7 @@ BAD_FILES = {
 }
 
 
-# The importer reads a model with f.read(MAX_MODEL_BYTES + 1), which reserves 2 GiB at once:
-# under this test's 2 GiB address-space limit every .onnx input fails with MemoryError.
-_READ_BUG = pytest.mark.xfail(reason="gcc_flow/onnx/importer.py _read_model_file preallocates "
-                                     "2 GiB (MemoryError under the memory limit)", strict=False)
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_READ_BUG) if n.endswith(".onnx") else n
-                                  for n in sorted(BAD_FILES)])
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_bad_files_exit_2_in_a_limited_subprocess(tmp_path, model, name):
     content, out_name, fragment = BAD_FILES[name]
     if content is None:
