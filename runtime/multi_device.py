@@ -12,7 +12,11 @@ runtime.plan Plan per partition that the signature needs: a partition's plan fet
 fetched tensors produced there, runs its needed _Sends as targets, and is fed the fed tensors
 produced there. A step gives every such plan to its device's worker thread; all share one
 rendezvous (runtime.rendezvous) and one ResourceManager (variables colocate with their users,
-so a variable is touched by one device only).
+so a variable is touched by one device only). Plans run their nodes in sequence and a _Recv
+blocks, so while a signature compiles each partition's needed transfers are chained by control
+edges in one global topological order (``_ordered``): then no two partitions can wait on each
+other. A GPU partition runs through runtime.gpu's DeviceHooks; values cross devices in host
+memory.
 
 An error in one partition aborts the step's rendezvous: partitions blocked in a _Recv wake at
 once, and run() raises the first error, which names the failing node and its device. Steps of

@@ -37,7 +37,10 @@ def const_node(name, value):
 
 
 def make(nodes, inputs, outputs, opset=18):
-    graph = helper.make_graph(nodes, "g", inputs, [info(n, e, None) for n, e in outputs])
+    """A model; ``outputs`` are (name, elem type[, shape]) and without a shape get an empty
+    one (onnx's checker wants the field; neither runtime holds it against the values)."""
+    graph = helper.make_graph(nodes, "g", inputs, [info(o[0], o[1], o[2] if len(o) > 2 else [])
+                                                   for o in outputs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
     return model

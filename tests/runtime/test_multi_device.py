@@ -200,12 +200,10 @@ def test_a_failing_kernel_aborts_the_step_on_every_device(rng):
             sess.run(["w:0", "z:0"], feeds)
         except BaseException as err:  # noqa: BLE001 (the test inspects it)
             outcome["error"] = err
-    start = time.monotonic()
     thread = threading.Thread(target=step)
     thread.start()
     thread.join(HANG_GUARD_S)
     assert not thread.is_alive(), "the step hung after a kernel failed"
-    outcome["seconds"] = time.monotonic() - start
     error = outcome["error"]
     assert isinstance(error, ExecutionError) and not isinstance(error, StepAborted)
     assert "'bad'" in str(error) and f"{CPU}0" in str(error) and "Reshape" in str(error)
