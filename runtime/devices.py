@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Sequence
 
+from passes.partition import DEFAULT_INCARNATION
 from passes.place import full_device_name
 from schema.devices import parse_device
 from schema.errors import GraphError
@@ -25,7 +26,6 @@ from schema.errors import GraphError
 __all__ = ["Device", "discover", "resolve_devices", "gpu_count", "cpu_devices",
            "DEFAULT_INCARNATION"]
 
-DEFAULT_INCARNATION = 1  # what the partitioner writes into send_device_incarnation
 _KERNEL_KEYS = {"CPU": "cpu", "GPU": "gpu"}
 
 

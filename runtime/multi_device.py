@@ -41,6 +41,7 @@ from runtime.session import Session, _as_graph, _flatten, _hashable, _name_of
 from schema.errors import GraphError
 from schema.ir import Graph, Node, TensorRef
 from schema.limits import DEFAULT_LIMITS, Limits
+from schema.ops.control_flow import is_back_edge
 from schema.validate import check_control_flow
 
 __all__ = ["MultiDeviceSession", "MultiDevicePlan", "load_multi_device"]
@@ -297,8 +298,8 @@ def _needed_in_order(layout: _Layout, roots: list[Node], fed: set) -> list[Node]
             if send is None:
                 raise GraphError(f"_Recv {node.name!r} has no matching _Send")
             found.append(send)
-        deps[node] = found
         stack.extend(d for d in found if d not in deps)
+        deps[node] = [d for d in found if not is_back_edge(d, node)]  # a loop is no cycle
     return _kahn(deps)
 
 

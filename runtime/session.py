@@ -42,10 +42,22 @@ __all__ = ["load", "Session"]
 Model = Union[str, os.PathLike, bytes, graph_pb2.GraphDef, Graph]
 
 
-def load(model: Model, device: str = "cpu", *, allow_unknown: bool = False,
-         limits: Limits = DEFAULT_LIMITS) -> "Session":
-    """A Session over ``model``: a GraphDef, its serialized bytes, a .pb/.pbtxt path, or IR."""
-    return Session(_as_graph(model, allow_unknown, limits), device=device, limits=limits)
+def load(model: Model, device: str = "cpu", *, devices: Optional[list] = None,
+         allow_unknown: bool = False, limits: Limits = DEFAULT_LIMITS, **options) -> "Session":
+    """A Session over ``model``: a GraphDef, its serialized bytes, a .pb/.pbtxt path, or IR.
+
+    ``device`` runs everything on one device ("cpu", "gpu"). ``devices`` (["cpu:0", "cpu:1",
+    "gpu:0"]) places the graph across several (TensorFlow's placer rules plus a cost model),
+    partitions it with Send/Recv and runs the partitions concurrently; ``options`` go to the
+    placer (allow_soft_placement=True, cost_model=True).
+    """
+    graph = _as_graph(model, allow_unknown, limits)
+    if devices is not None:
+        from runtime.multi_device import MultiDeviceSession
+        return MultiDeviceSession(graph, devices=devices, limits=limits, **options)
+    if options:
+        raise GccFlowError(f"unexpected options {sorted(options)} for a one-device session")
+    return Session(graph, device=device, limits=limits)
 
 
 def _as_graph(model: Model, allow_unknown: bool, limits: Limits) -> Graph:

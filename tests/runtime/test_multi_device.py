@@ -242,7 +242,7 @@ def random_graphs(draw):
     return parse_graph("\n".join(lines)), [f"{f}:0" for f in fetches], n_devices
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(random_graphs())
 def test_random_graphs_on_2_and_3_devices_match_one_device(case):
     graph, fetches, n_devices = case
@@ -288,6 +288,27 @@ def test_tf_fixtures_split_over_two_devices_give_tensorflows_outputs(name):
             want = data[step["fetches"][tensor]]
             assert np.asarray(value).dtype == want.dtype, tensor
             np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-6, err_msg=tensor)
+    check_partitions(sess.partitions)
+
+
+CONTROL_FLOW = FIXTURES / "control_flow"
+CONTROL_FLOW_MANIFEST = json.loads((CONTROL_FLOW / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name", sorted(CONTROL_FLOW_MANIFEST))
+def test_control_flow_fixtures_split_over_two_devices_give_tensorflows_outputs(name):
+    """Scattered requests: the control flow and what follows a Switch stay on one device
+    (soft placement), the rest runs where asked; each step in a fresh session."""
+    entry, data = CONTROL_FLOW_MANIFEST[name], np.load(CONTROL_FLOW / f"{name}.npz")
+    for step in [entry] + entry["sequence"]:
+        graph = _split_by_name(graph_from_graph_def(read_graph_def(CONTROL_FLOW / f"{name}.pb")))
+        sess = MultiDeviceSession(graph, devices=["cpu:0", "cpu:1"])
+        sess.run(["^" + t for t in entry["targets"]])
+        feeds = {tensor: data[key] for tensor, key in step["feeds"].items()}
+        for (tensor, key), got in zip(step["fetches"].items(),
+                                      sess.run(list(step["fetches"]), feeds)):
+            np.testing.assert_allclose(got, data[key], rtol=1e-5, atol=1e-6, err_msg=tensor)
+    assert len(sess.partitions) == 2
     check_partitions(sess.partitions)
 
 
@@ -352,3 +373,14 @@ def test_a_gpu_partition_through_runtime_gpu_on_the_fake_gpu(monkeypatch, rng):
     check_partitions(sess.partitions)
     with pytest.raises(GraphError, match="no such GPU"):
         resolve_devices(["gpu:1"])
+
+
+def test_cpu_devices_never_import_cupy():
+    import subprocess
+    import sys
+    code = ("import sys, runtime.devices as d; d.resolve_devices(['cpu:0', 'cpu:1']); "
+            "import runtime.multi_device; print('cupy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

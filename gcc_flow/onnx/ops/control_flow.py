@@ -6,7 +6,8 @@
                                              runs while i < M and cond; scan outputs are
                                              stacked by ConcatV2(acc, ExpandDims(elem, 0))
     Scan(init..., x...) body (opset 9+)   -> gf.while_loop over i < len: slices GatherV2(x, i,
-                                             axis), reversed, stacked and transposed outputs
+                                             axis), outputs stacked, reversed (StridedSlice -1)
+                                             and transposed
     Scan(seq_lens, init..., x...) (8)     -> a loop over the batch around the opset 9 loop
 
 A subgraph's nodes go through the ordinary converters inside the branch or loop body; a value
@@ -32,7 +33,8 @@ from gcc_flow.onnx.context import (ConvertContext, NotSupported, OnnxImportError
                                    onnx_to_dtype)
 from gcc_flow.onnx.ops import converter
 from gcc_flow.onnx.ops.tf_graph import (cast, concat, const, dim_of, expand_dims, norm_axis,
-                                        reshape, shape_of, static_scalar, transpose)
+                                        reshape, shape_of, static_scalar, strided_slice,
+                                        transpose)
 from schema.dtypes import DType
 from schema.errors import GccFlowError
 
@@ -283,8 +285,11 @@ def _declared_spec(info: onnx.ValueInfoProto):
 
 @converter("Loop", since=1)
 def loop(ctx: ConvertContext, node) -> list:
-    """for (i = 0; (M absent or i < M) and (cond absent or cond); ++i)
-    cond, v..., scan... = body(i, cond, v...); outputs v..., stacked scans."""
+    """for (i = 0, cond = cond or true; (M absent or i < M) and cond; ++i)
+    cond, v..., scan... = body(i, cond, v...); outputs v..., stacked scans.
+
+    The body's condition counts even without a cond input, as onnxruntime (and onnx's
+    reference) do; the spec's pseudo-code calls it ignored in that case."""
     body = _graph_attr(ctx, node, "body")
     trip, cond = ctx.input(node, 0), ctx.input(node, 1)
     initial = [ctx.input(node, i) for i in range(2, len(node.input))]
@@ -299,16 +304,13 @@ def loop(ctx: ConvertContext, node) -> list:
     start = const(ctx, np.bool_(True)) if cond is None else _scalar_bool(ctx, cond)
 
     def keep_going(i, values):
-        terms = ([apply_op("Less", [i, limit])] if limit is not None else []) + \
-                ([values[0]] if cond is not None else [])
-        if not terms:
-            return const(ctx, np.bool_(True))
-        return terms[0] if len(terms) == 1 else apply_op("LogicalAnd", terms)
+        if limit is None:
+            return values[0]
+        return apply_op("LogicalAnd", [apply_op("Less", [i, limit]), values[0]])
 
     def step(i, values):
         outs = convert_subgraph(ctx, node, body, [i] + values)
-        again = _scalar_bool(ctx, outs[0]) if cond is not None else values[0]
-        return [again] + outs[1:1 + len(initial)], outs[1 + len(initial):]
+        return [_scalar_bool(ctx, outs[0])] + outs[1:1 + len(initial)], outs[1 + len(initial):]
 
     specs = [_declared_spec(info) for info in body.output[1 + len(initial):]]
     values, stacks = build_loop(ctx, node, [start] + initial, keep_going, step, specs)
@@ -393,7 +395,7 @@ def _place_outputs(ctx, node, stacks: list) -> list:
     out = []
     for stack, axis, direction in zip(stacks, axes, directions):
         if direction:
-            stack = apply_op("ReverseV2", [stack, const(ctx, np.array([0], np.int32))])
+            stack = strided_slice(ctx, stack, [0], [0], [-1], begin_mask=1, end_mask=1)
         if axis:
             rank = _rank(ctx, node, stack)
             axis = norm_axis(ctx, node, axis, rank, "scan_output_axes")
