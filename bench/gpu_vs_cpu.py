@@ -1,6 +1,7 @@
 """CPU (numpy) against GPU (cupy) through the runtime: MobileNetV2 on a batch of 32 (as TF wrote
-it, and after the default pass pipeline fused it), and a chain of 2048x2048 MatMuls. Best of N
-wall-clock Session.run times, fetches copied back to the host included; prints the GPU speedup.
+it, after the default pass pipeline fused it, and placed by the cost model over
+devices=["cpu:0", "gpu:0"]), and a chain of 2048x2048 MatMuls. Best of N wall-clock Session.run
+times, fetches copied back to the host included; prints the GPU speedup.
 
     python bench/gpu_vs_cpu.py [--batch 32] [--size 2048] [--chain 8] [--repeat 5]
 
@@ -18,7 +19,6 @@ import numpy as np
 import gcc_flow as gf
 import runtime
 from runtime.gpu import GpuBackend, gpu_available
-from runtime.gpu_session import GpuSession
 from schema.io import read_graph_def
 from schema.serde import graph_from_graph_def
 
@@ -61,8 +61,9 @@ def matmul_chain(size: int, chain: int):
 
 
 def compare(label: str, graph, fetch: str, feed: str, value: np.ndarray, repeat: int,
-            gpu_repeat: int) -> None:
-    cpu, gpu = runtime.load(graph), GpuSession(graph)
+            gpu_repeat: int, **gpu_load) -> None:
+    """``gpu_load``: runtime.load's arguments for the GPU column (default device="gpu")."""
+    cpu, gpu = runtime.load(graph), runtime.load(graph, **(gpu_load or {"device": "gpu"}))
     feeds = {feed: value}
     want = cpu.run(fetch, feeds)
     got = gpu.run(fetch, feeds)                      # compiles the plan and the cupy kernels
@@ -86,7 +87,7 @@ def main() -> None:
         print("no GPU available (CuPy missing or no CUDA device): nothing to compare")
         return
     backend = GpuBackend.default()
-    print(f"device: {backend.name}{' (fake: numpy)' if backend.fake else ''}; "
+    print(f"device: {backend.name}; "
           f"best of {args.repeat} (CPU) / {args.gpu_repeat} (GPU) Session.run calls")
     rng = np.random.default_rng(1)
     images = rng.standard_normal((args.batch, 96, 96, 3)).astype(np.float32)
@@ -98,6 +99,9 @@ def main() -> None:
             continue
         label = f"MobileNetV2 b{args.batch} {'fused (passes)' if optimized else 'as written'}"
         compare(label, graph, fetch, feed, images, args.repeat, args.gpu_repeat)
+    graph, fetch, feed = mobilenet(False)
+    compare(f"MobileNetV2 b{args.batch} on cpu:0+gpu:0", graph, fetch, feed, images,
+            args.repeat, args.gpu_repeat, devices=["cpu:0", "gpu:0"])
     graph, fetch, feed = matmul_chain(args.size, args.chain)
     x = rng.standard_normal((args.size, args.size)).astype(np.float32)
     compare(f"MatMul chain {args.chain} x {args.size}^2", graph, fetch, feed, x, args.repeat,

@@ -1,4 +1,4 @@
-"""``python -m gcc_flow ...`` runs the ``gcc-flow`` command line (see gcc_flow/cli.py).
+"""``python -m gcc_flow ...`` runs the ``gcc-flow`` command line (see gcc_flow/cli/).
 
     python -m gcc_flow inspect model.pb  ->  the same output and exit code as gcc-flow inspect
 """

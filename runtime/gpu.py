@@ -295,11 +295,3 @@ def compile_for_device(graph, device: str, resources=None, limits: Limits = DEFA
     if index != 0:
         raise GccFlowError(f"device {device!r}: only GPU:0 is supported")
     return DeviceHooks(backend or GpuBackend.default(), resources, limits, index)
-
-
-def __getattr__(name: str):
-    # GpuSession subclasses runtime.session.Session, which will import this module: lazily.
-    if name == "GpuSession":
-        from runtime.gpu_session import GpuSession
-        return GpuSession
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ import numpy as np
 
 from runtime.gpu import compile_for_device, device_kind
 from runtime.kernels import KernelContext, compile_node
+from runtime.kernels.onnx_ext_sequence import TensorSequence
 from runtime.plan import Plan, compile_plan
 from runtime.resources import ResourceManager
 from schema import graph_pb2
@@ -227,6 +228,8 @@ class Session:
     # -- feeds ---------------------------------------------------------------------------
     def _check_feed(self, ref: TensorRef, value) -> Any:
         dtype = ref.dtype.base
+        if dtype == DType.VARIANT and isinstance(value, (list, tuple)):
+            return TensorSequence(np.asarray(v) for v in value)   # an ONNX sequence
         if dtype in (DType.INVALID, DType.RESOURCE, DType.VARIANT):
             return value
         target = dtype.np
@@ -274,6 +277,8 @@ def _check_shape(ref: TensorRef, shape: tuple) -> None:
 
 
 def _copy_out(value):
+    if isinstance(value, TensorSequence):   # a variant holding tensors: fetched whole
+        return TensorSequence(np.array(v, copy=True) for v in value)
     return np.array(value, copy=True)
 
 

@@ -250,6 +250,7 @@ class ConvertContext:
 
 _STATIC_BYTES = 1 << 16   # shape arithmetic is small; never evaluate weights-sized results
 _STATIC_DEPTH = 64
+_OPAQUE = (DType.VARIANT, DType.RESOURCE)   # sequences and optionals are no numpy values
 
 
 def _evaluate_static(ref, cache: dict, depth: int) -> Optional[np.ndarray]:
@@ -262,7 +263,8 @@ def _evaluate_static(ref, cache: dict, depth: int) -> Optional[np.ndarray]:
     op_def = node.op_def
     if (value is None and depth < _STATIC_DEPTH and op_def is not None and node.inputs
             and not (op_def.has_side_effects or op_def.is_random or op_def.is_feed
-                     or op_def.is_control_flow)):
+                     or op_def.is_control_flow)
+            and not any(t.base in _OPAQUE for t in node.out_types)):
         inputs = [_evaluate_static(r, cache, depth + 1) for r in node.inputs]
         if all(v is not None and v.nbytes <= _STATIC_BYTES for v in inputs):
             value = _run_kernel(node, inputs, ref.index)

@@ -40,6 +40,7 @@ ALIAS_ATTR = "_alias"   # the original ONNX name, on input Placeholders and outp
 MIN_OPSET = 7
 MAX_MODEL_BYTES = 2 << 30  # protobuf's own limit for one message
 _DEFAULT_DOMAINS = ("", "ai.onnx")
+_VARIANT_INPUTS = ("sequence_type", "optional_type")   # variant Placeholders (ops/sequence.py)
 
 ModelSource = Union[onnx.ModelProto, bytes, bytearray, memoryview, str, os.PathLike]
 
@@ -270,9 +271,15 @@ class _GraphBuilder:
         for info in self.proto.input:
             if info.name in self.ctx.tensors:
                 raise OnnxImportError(f"graph input {info.name!r} is listed twice")
-            dtype, shape = _tensor_type(info, "graph input")
             name = sanitize_name(info.name, "input")
             attrs = {ALIAS_ATTR: info.name}
+            if info.type.WhichOneof("value") in _VARIANT_INPUTS:
+                from gcc_flow.onnx.ops.sequence import variant_placeholder
+                tensor = variant_placeholder(info, name, attrs)
+                self.ctx.tensors[info.name] = tensor
+                inputs.append((info.name, tensor.name))
+                continue
+            dtype, shape = _tensor_type(info, "graph input")
             if info.name in initializers:
                 default = self.ctx.const(initializers[info.name], dtype,
                                          name=f"{name}/default")

@@ -38,8 +38,8 @@ class Case:
 NOT_KERNEL_TESTED = {
     "Placeholder": "raises unless fed; every session test feeds placeholders",
     "NoOp": "no outputs; session tests run NoOp targets",
-    **{op: "needs a session's resources; tests/gpu/test_gpu_session.py runs the variable and "
-           "training fixtures" for op in (
+    **{op: "needs a session's resources; tests/gpu/test_gpu_session.py and "
+           "test_gpu_multi_device.py run variables and training" for op in (
                "VarHandleOp", "ReadVariableOp", "AssignVariableOp", "AssignAddVariableOp",
                "AssignSubVariableOp", "VarIsInitializedOp", "DestroyResourceOp",
                "ResourceApplyGradientDescent", "ResourceApplyMomentum", "ResourceApplyAdam",

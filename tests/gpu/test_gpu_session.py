@@ -1,8 +1,9 @@
-"""Whole graphs on the GPU through runtime.gpu's hooks (GpuSession): TensorFlow's fixtures give
-TensorFlow's outputs, MobileNetV2 included; only fetches are copied back; out-of-memory is a
-clean error that frees the run's memory.
+"""Whole graphs on the GPU (``runtime.load(model, device="gpu")``, which runs through runtime.gpu's
+hooks): TensorFlow's fixtures give TensorFlow's outputs, MobileNetV2 included; only fetches are
+copied back; out-of-memory is a clean error that frees the run's memory.
 
-    load_gpu("mobilenet_v2.pb").run("Identity:0", {"input:0": x}) == TF's output (1e-4)
+    runtime.load("mobilenet_v2.pb", device="gpu").run("Identity:0", {"input:0": x})
+        == TF's output (1e-4)
 """
 from __future__ import annotations
 
@@ -14,14 +15,19 @@ import numpy as np
 import pytest
 
 import gcc_flow as gf
+import runtime
 from runtime.gpu import DeviceOutOfMemoryError, gpu_node_info
-from runtime.gpu_session import GpuSession, load_gpu
 from schema.errors import GccFlowError
 
 pytestmark = pytest.mark.gpu
 
 TF = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 RTOL, ATOL = 1e-4, 1e-4     # sums run in another order on the GPU
+
+
+def load_gpu(model):
+    """runtime.load on the GPU: a GraphDef, a .pb path or IR."""
+    return runtime.load(model, device="gpu")
 
 
 def _manifest(folder: Path) -> dict:
@@ -128,14 +134,14 @@ def _shape_math_graph():
 
 def test_int32_shape_math_stays_on_the_host_and_never_waits_for_the_gpu(backend, monkeypatch):
     g, y = _shape_math_graph()
-    sess = GpuSession(g.ir)
+    sess = load_gpu(g.ir)
     placed = {n.op: gpu_node_info(n) is not None for n in g.ir.nodes.values()}
     assert placed["Shape"] and placed["Reshape"] and placed["Relu"]
     assert not placed["Pack"] and not placed["StridedSlice"]
     downloads = []
     monkeypatch.setattr(backend, "to_host", lambda v, real=backend.to_host: (
         downloads.append(type(v)), real(v))[1])
-    sess = GpuSession(g.ir)          # compiled after the patch: its kernels see the counter
+    sess = load_gpu(g.ir)          # compiled after the patch: its kernels see the counter
     x = np.linspace(-1, 1, 24, dtype=np.float32).reshape(4, 6)
     np.testing.assert_array_equal(sess.run(y, {"x:0": x}), np.maximum(x.reshape(4, 3, 2), 0))
     assert downloads.count(backend.array_type) == 1     # the fetch
@@ -152,7 +158,7 @@ def _fill_graph():
 
 def test_out_of_memory_is_a_clean_error_and_releases_the_run(backend):
     g, total = _fill_graph()
-    sess = GpuSession(g.ir)
+    sess = load_gpu(g.ir)
     assert float(sess.run(total, {"dims:0": [2, 3]})) == 18.0
     gc.collect()
     pool = backend.pool
@@ -178,7 +184,7 @@ def test_a_failing_kernel_names_the_node_and_the_gpu():
         a = gf.placeholder(gf.float32, [None, None], name="a")
         b = gf.placeholder(gf.float32, [None, None], name="b")
         gf.matmul(a, b, name="mm")
-    sess = GpuSession(g.ir)
+    sess = load_gpu(g.ir)
     with pytest.raises(GccFlowError, match=r"'mm' \(op MatMul\) on /device:GPU:0.*"
                                            r"Matrix size-incompatible"):
         sess.run("mm:0", {"a:0": np.ones((2, 3), np.float32), "b:0": np.ones((2, 3), np.float32)})

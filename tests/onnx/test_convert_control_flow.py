@@ -319,3 +319,19 @@ def test_scan_opset_8_sequence_lens_are_refused():
                  [("s", F, [1, 2]), ("y1", F, [1, 4, 2]), ("y2", F, [1, 4, 2])], opset=8)
     with pytest.raises(OnnxImportError, match="not supported: Scan with sequence_lens"):
         import_graph(model)
+
+
+def test_loop_scan_output_of_a_shape_known_only_at_run_time():
+    """The element x[:k] has a fed length: the stack is reshaped to [i, k] before each push."""
+    body = helper.make_graph(
+        [node("Slice", ["x", "zero", "k"], ["piece"]), node("Cast", ["i"], ["fi"], to=F),
+         node("Mul", ["piece", "fi"], ["elem"]), node("Identity", ["c"], ["c_out"])],
+        "body", [info("i", I64, []), info("c", B, [])], [info("c_out", B, []),
+                                                        info("elem", F, ["k"])])
+    model = make([node("Loop", ["M", ""], ["stack"], body=body)],
+                 [info("M", I64, []), info("x", F, [6]), info("k", I64, [1])],
+                 [("stack", F, ["n", "k"])])
+    model.graph.initializer.append(helper.make_tensor("zero", I64, [1], [0]))
+    x = f32(6)
+    (stack,) = check(model, {"M": np.int64(4), "x": x, "k": np.array([3], np.int64)})
+    np.testing.assert_allclose(stack, np.arange(4)[:, None] * x[:3], rtol=1e-6)

@@ -4,7 +4,8 @@ cupy's rules: no implicit host copies, no numpy arrays into device functions) ag
 kernel. tests/gpu runs the same cases on a real GPU.
 
     KERNELS.lookup("Add", "gpu") -> the same factory as on the CPU; its CPU kernel is np.add
-    GpuSession(graph, backend=fake) runs MobileNetV2 with only the fetch copied back
+    runtime.load(graph, device="gpu") under GCC_FLOW_FAKE_GPU=1 runs MobileNetV2 with only the
+    fetch copied back
 """
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import numpy as np
 import pytest
 
 import gcc_flow as gf
+import runtime
 from gcc_flow.framework import apply_op
 from runtime import gpu_fake
 from runtime.gpu import (DeviceHooks, DeviceOutOfMemoryError, GpuBackend, _ConstCache,
                          compile_for_device, device_kind, gpu_node_info)
-from runtime.gpu_session import GpuSession, load_gpu
 from runtime.kernels import BOTH, KERNELS, KernelContext, KernelTable, compile_node, kernel
 from schema.errors import GccFlowError
 
@@ -177,47 +178,72 @@ def test_gpu_body_on_fake_gpu_matches_numpy(case):
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 
 
-def test_mobilenet_v2_on_the_fake_gpu_copies_back_only_the_fetch(monkeypatch):
-    backend = GpuBackend(gpu_fake)
+@pytest.fixture
+def fake_gpu(monkeypatch) -> GpuBackend:
+    """GCC_FLOW_FAKE_GPU=1 for this test: runtime.load(..., device="gpu") runs on the backend
+    returned (the fake GPU's default, which every GPU session of the test shares)."""
+    monkeypatch.setenv("GCC_FLOW_FAKE_GPU", "1")
+    backend = GpuBackend.default()
+    assert backend.fake
+    return backend
+
+
+def test_mobilenet_v2_on_the_fake_gpu_copies_back_only_the_fetch(fake_gpu, monkeypatch):
     downloads = []
-    real = backend.to_host
-    monkeypatch.setattr(backend, "to_host", lambda v: (
+    real = fake_gpu.to_host
+    monkeypatch.setattr(fake_gpu, "to_host", lambda v: (
         downloads.append(isinstance(v, gpu_fake.ndarray)), real(v))[1])
     data = np.load(FIXTURES / "mobilenet_v2.npz")
-    sess = load_gpu(FIXTURES / "mobilenet_v2.pb", backend=backend)
+    sess = runtime.load(FIXTURES / "mobilenet_v2.pb", device="gpu")
+    assert sess._device_hooks.backend is fake_gpu and sess.device == "/device:GPU:0"
     got = sess.run("Identity:0", {"input:0": data["feed_0"]})
     np.testing.assert_allclose(got, data["fetch_0"], rtol=1e-4, atol=1e-5)  # im2col sums
     assert downloads.count(True) == 1
 
 
-def test_out_of_memory_on_the_fake_gpu_releases_the_run():
+def test_out_of_memory_on_the_fake_gpu_releases_the_run(fake_gpu):
     g = gf.Graph()
     with g.as_default():
         dims = gf.placeholder(gf.int32, [2], name="dims")
         total = gf.reduce_sum(gf.fill(dims, 1.5, name="big") * 2.0)
-    sess = GpuSession(g.ir, backend=FAKE)
+    sess = runtime.load(g.ir, device="gpu")
     assert float(sess.run(total, {"dims:0": [2, 3]})) == 18.0
     gc.collect()
-    baseline = FAKE.used_bytes()
-    FAKE.pool.set_limit(size=baseline + 4096)
+    baseline = fake_gpu.used_bytes()
+    fake_gpu.pool.set_limit(size=baseline + 4096)
     try:
         with pytest.raises(DeviceOutOfMemoryError, match=r"out of GPU memory: node 'big'"):
             sess.run(total, {"dims:0": [100, 100]})
         gc.collect()
-        assert FAKE.used_bytes() == baseline
+        assert fake_gpu.used_bytes() == baseline
     finally:
-        FAKE.pool.set_limit(size=0)
+        fake_gpu.pool.set_limit(size=0)
     assert float(sess.run(total, {"dims:0": [4, 4]})) == 48.0
 
 
-def test_resource_variables_live_on_the_device_between_runs():
+def test_resource_variables_live_on_the_device_between_runs(fake_gpu):
     g = gf.Graph()
     with g.as_default():
         v = gf.Variable(np.ones(3, np.float32), name="v")
         step = gf.assign_add(v, gf.constant([1.0, 2.0, 3.0]), name="step")
-    sess = GpuSession(g.ir, backend=FAKE)
+    sess = runtime.load(g.ir, device="gpu")
     sess.run(v.initializer)
     sess.run(step)
     stored = next(iter(sess.resources._values.values()))
     assert isinstance(stored, gpu_fake.ndarray)
     np.testing.assert_array_equal(sess.run(v), [2.0, 3.0, 4.0])
+
+
+def test_cpu_sessions_have_no_device_hooks_and_gpu_sessions_need_a_gpu(monkeypatch):
+    assert runtime.load(_const_graph(), device="cpu")._device_hooks is None
+    monkeypatch.delenv("GCC_FLOW_FAKE_GPU", raising=False)
+    monkeypatch.setitem(sys.modules, "cupy", None)               # import cupy -> ImportError
+    with pytest.raises(GccFlowError, match="no GPU is available"):
+        runtime.load(_const_graph(), device="gpu")
+
+
+def _const_graph():
+    g = gf.Graph()
+    with g.as_default():
+        gf.constant([1.0, 2.0], name="c")
+    return g.ir

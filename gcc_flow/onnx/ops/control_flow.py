@@ -1,14 +1,11 @@
-"""If, Loop and Scan as TensorFlow v1 control flow (gf.cond / gf.while_loop).
+"""If and Loop as TensorFlow v1 control flow (gf.cond / gf.while_loop), and the loop builder
+that Scan (ops/scan.py) and SequenceMap (ops/sequence.py) share.
 
     If(c) then_branch, else_branch        -> gf.cond(c, then, else): Switch/Merge; a condition
                                              known at import picks its branch directly
     Loop(M, cond, v...) body              -> gf.while_loop over (i, cond, v..., scans...):
                                              runs while i < M and cond; scan outputs are
                                              stacked by ConcatV2(acc, ExpandDims(elem, 0))
-    Scan(init..., x...) body (opset 9+)   -> gf.while_loop over i < len: slices GatherV2(x, i,
-                                             axis), outputs stacked, reversed (StridedSlice -1)
-                                             and transposed
-    Scan(seq_lens, init..., x...) (8)     -> a loop over the batch around the opset 9 loop
 
 A subgraph's nodes go through the ordinary converters inside the branch or loop body; a value
 of an enclosing graph is read by name and enters through the context's gate (Switch or Enter).
@@ -22,23 +19,22 @@ import collections
 import dataclasses
 import hashlib
 import weakref
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import onnx
 
 import gcc_flow.control_flow_ops as cf
 from gcc_flow.framework import Tensor, apply_op
-from gcc_flow.onnx.context import (ConvertContext, NotSupported, OnnxImportError, decode_tensor,
-                                   onnx_to_dtype)
+from gcc_flow.onnx.context import ConvertContext, decode_tensor, onnx_to_dtype
 from gcc_flow.onnx.ops import converter
-from gcc_flow.onnx.ops.tf_graph import (cast, concat, const, dim_of, expand_dims, norm_axis,
-                                        reshape, shape_of, static_scalar, strided_slice,
-                                        transpose)
+from gcc_flow.onnx.ops.tf_graph import (cast, concat, const, expand_dims, reshape, shape_of,
+                                        static_scalar)
 from schema.dtypes import DType
 from schema.errors import GccFlowError
 
-__all__ = ["convert_subgraph", "MAX_SUBGRAPH_DEPTH", "MAX_LOOP_BUILDS"]
+__all__ = ["convert_subgraph", "build_loop", "graph_attr", "declared_spec",
+           "MAX_SUBGRAPH_DEPTH", "MAX_LOOP_BUILDS"]
 
 MAX_SUBGRAPH_DEPTH = 16   # nested If/Loop/Scan bodies; protobuf alone allows ~100
 MAX_LOOP_BUILDS = 6       # builds of one loop while its carried shapes settle
@@ -104,7 +100,7 @@ def _subgraph_output(ctx, node, graph, name: str) -> Tensor:
     return value
 
 
-def _graph_attr(ctx, node, name: str) -> onnx.GraphProto:
+def graph_attr(ctx, node, name: str) -> onnx.GraphProto:
     graph = ctx.attr(node, name)
     if not isinstance(graph, onnx.GraphProto):
         raise ctx.fail(node, f"has no graph attr {name!r}")
@@ -121,8 +117,8 @@ def _scalar_bool(ctx, value: Tensor) -> Tensor:
 @converter("If", since=1)
 def if_(ctx: ConvertContext, node) -> list:
     """gf.cond over both branches' outputs; the branches may give different shapes."""
-    then_graph = _graph_attr(ctx, node, "then_branch")
-    else_graph = _graph_attr(ctx, node, "else_branch")
+    then_graph = graph_attr(ctx, node, "then_branch")
+    else_graph = graph_attr(ctx, node, "else_branch")
     if len(then_graph.output) != len(else_graph.output):
         raise ctx.fail(node, f"then_branch has {len(then_graph.output)} outputs, else_branch "
                              f"{len(else_graph.output)}")
@@ -169,23 +165,22 @@ def _fits(shape, invariant) -> bool:
         b is None or a == b for a, b in zip(shape, invariant))
 
 
-def _loop_key(node: onnx.NodeProto) -> bytes:
-    return hashlib.sha1(node.SerializeToString()).digest()
-
-
 def build_loop(ctx: ConvertContext, node, carried: list[Tensor], cond_fn: Callable,
-               step_fn: Callable, scan_specs: list) -> tuple[list[Tensor], list[Tensor]]:
+               step_fn: Callable, scan_specs: list,
+               part: str = "") -> tuple[list[Tensor], list[Tensor]]:
     """A while loop over an int64 counter i and ``carried``; returns (final carried values,
     per scan output the stacked elements [iterations, ...]).
 
     cond_fn(i, carried) -> scalar bool; step_fn(i, carried) -> (new carried, scan elements).
     ``scan_specs``: (dtype, element shape) per scan output when declared, else None.
+    ``part`` tells apart several loops made for one node.
     """
     state = _state(ctx)
-    key = _loop_key(node)
+    key = (hashlib.sha1(node.SerializeToString()).digest(), part)
     plan = state.hints.get(key)
-    plan = plan.copy() if plan is not None else _Plan([t.shape for t in carried],
-                                                      list(scan_specs))
+    if plan is None or len(plan.carried) != len(carried) or len(plan.scans) != len(scan_specs):
+        plan = _Plan([t.shape for t in carried], list(scan_specs))
+    plan = plan.copy()
     plan.carried = [_general(p, t.shape) for p, t in zip(plan.carried, carried)]
     for _ in range(MAX_LOOP_BUILDS):
         try:
@@ -265,7 +260,7 @@ def _push(ctx, stack: Tensor, element: Tensor, i: Tensor, element_shape) -> Tens
     return concat(ctx, [stack, expand_dims(ctx, element, 0)], 0)
 
 
-def _declared_spec(info: onnx.ValueInfoProto):
+def declared_spec(info: onnx.ValueInfoProto):
     """(dtype, static shape) of a declared subgraph output, or None when not fully declared."""
     if info.type.WhichOneof("value") != "tensor_type":
         return None
@@ -290,7 +285,7 @@ def loop(ctx: ConvertContext, node) -> list:
 
     The body's condition counts even without a cond input, as onnxruntime (and onnx's
     reference) do; the spec's pseudo-code calls it ignored in that case."""
-    body = _graph_attr(ctx, node, "body")
+    body = graph_attr(ctx, node, "body")
     trip, cond = ctx.input(node, 0), ctx.input(node, 1)
     initial = [ctx.input(node, i) for i in range(2, len(node.input))]
     if any(v is None for v in initial):
@@ -312,109 +307,7 @@ def loop(ctx: ConvertContext, node) -> list:
         outs = convert_subgraph(ctx, node, body, [i] + values)
         return [_scalar_bool(ctx, outs[0])] + outs[1:1 + len(initial)], outs[1 + len(initial):]
 
-    specs = [_declared_spec(info) for info in body.output[1 + len(initial):]]
+    specs = [declared_spec(info) for info in body.output[1 + len(initial):]]
     values, stacks = build_loop(ctx, node, [start] + initial, keep_going, step, specs)
     return values[1:] + stacks
 
-
-# -- Scan ----------------------------------------------------------------------------------------
-
-@converter("Scan", since=9)
-def scan(ctx: ConvertContext, node) -> list:
-    """Scan(state..., x...) with num_scan_inputs x's sliced along scan_input_axes (backward for
-    direction 1); outputs the final states and the stacked scan outputs."""
-    body = _graph_attr(ctx, node, "body")
-    n_inputs = ctx.attr(node, "num_scan_inputs")
-    values = [ctx.input(node, i) for i in range(len(node.input))]
-    if not isinstance(n_inputs, int) or not 0 < n_inputs <= len(values):
-        raise ctx.fail(node, f"num_scan_inputs {n_inputs!r} does not fit {len(values)} inputs")
-    states, xs = values[:len(values) - n_inputs], values[len(values) - n_inputs:]
-    return _scan(ctx, node, body, states, xs, ctx.attr(node, "scan_input_axes"),
-                 ctx.attr(node, "scan_input_directions"))
-
-
-@converter("Scan", since=8)
-def scan_v8(ctx: ConvertContext, node) -> list:
-    """Opset 8: a leading batch axis on states and scan inputs (sequence axis 1); a loop over
-    the batch runs the opset 9 scan on each batch entry and stacks the results."""
-    body = _graph_attr(ctx, node, "body")
-    n_inputs = ctx.attr(node, "num_scan_inputs")
-    values = [ctx.input(node, i) for i in range(1, len(node.input))]
-    if not isinstance(n_inputs, int) or not 0 < n_inputs <= len(values):
-        raise ctx.fail(node, f"num_scan_inputs {n_inputs!r} does not fit {len(values)} inputs")
-    if ctx.input(node, 0) is not None:
-        raise ctx.unsupported(node, "with sequence_lens (opset 8)")
-    states, xs = values[:len(values) - n_inputs], values[len(values) - n_inputs:]
-    batch = dim_of(ctx, xs[0], 0)
-    directions = ctx.attr(node, "directions")
-
-    def step(b, _):
-        pick = [apply_op("GatherV2", [v, b, const(ctx, np.int32(0))]) for v in states + xs]
-        outs = _scan(ctx, node, body, pick[:len(states)], pick[len(states):], None,
-                     directions)
-        return [], outs
-
-    specs = [None] * len(body.output)
-    _, stacks = build_loop(ctx, node, [], lambda b, _: apply_op("Less", [b, batch]), step,
-                           specs)
-    return stacks
-
-
-def _scan(ctx, node, body, states: list, xs: list, axes, directions) -> list:
-    n_states, n_inputs = len(states), len(xs)
-    if len(body.input) != n_states + n_inputs or len(body.output) < n_states:
-        raise ctx.fail(node, f"body takes {len(body.input)} inputs and gives "
-                             f"{len(body.output)} outputs for {n_states} states and "
-                             f"{n_inputs} scan inputs")
-    axes = _per_input(ctx, node, axes, n_inputs, "scan_input_axes")
-    directions = _per_input(ctx, node, directions, n_inputs, "scan_input_directions")
-    axes = [norm_axis(ctx, node, a, _rank(ctx, node, x), "scan_input_axes")
-            for a, x in zip(axes, xs)]
-    length = dim_of(ctx, xs[0], axes[0])
-    last = apply_op("Sub", [length, const(ctx, np.int64(1))])
-
-    def step(i, values):
-        reverse_i = apply_op("Sub", [last, i])
-        slices = [apply_op("GatherV2", [x, reverse_i if d else i, const(ctx, np.int32(a))])
-                  for x, a, d in zip(xs, axes, directions)]
-        outs = convert_subgraph(ctx, node, body, values + slices)
-        return outs[:n_states], outs[n_states:]
-
-    specs = [_declared_spec(info) for info in body.output[n_states:]]
-    final, stacks = build_loop(ctx, node, list(states),
-                               lambda i, _: apply_op("Less", [i, length]), step, specs)
-    return final + _place_outputs(ctx, node, stacks)
-
-
-def _place_outputs(ctx, node, stacks: list) -> list:
-    """Reverses (scan_output_directions 1) and moves the stacking axis (scan_output_axes)."""
-    n = len(stacks)
-    axes = _per_input(ctx, node, ctx.attr(node, "scan_output_axes"), n, "scan_output_axes")
-    directions = _per_input(ctx, node, ctx.attr(node, "scan_output_directions"), n,
-                            "scan_output_directions")
-    out = []
-    for stack, axis, direction in zip(stacks, axes, directions):
-        if direction:
-            stack = strided_slice(ctx, stack, [0], [0], [-1], begin_mask=1, end_mask=1)
-        if axis:
-            rank = _rank(ctx, node, stack)
-            axis = norm_axis(ctx, node, axis, rank, "scan_output_axes")
-            perm = list(range(1, rank))
-            perm.insert(axis, 0)
-            stack = transpose(ctx, stack, perm)
-        out.append(stack)
-    return out
-
-
-def _per_input(ctx, node, values, count: int, what: str) -> list[int]:
-    if values is None:
-        return [0] * count
-    if len(values) != count:
-        raise ctx.fail(node, f"{what} has {len(values)} entries for {count} values")
-    return [int(v) for v in values]
-
-
-def _rank(ctx, node, tensor: Tensor) -> int:
-    if tensor.shape is None:
-        raise ctx.unsupported(node, f"on a value of unknown rank ({tensor.name})")
-    return len(tensor.shape)
