@@ -222,15 +222,23 @@ def optional(ctx: ConvertContext, node) -> list:
 @converter("OptionalHasElement", since=15)
 def optional_has_element(ctx: ConvertContext, node) -> list:
     value = ctx.input(node, 0)
-    if value is None or not (value_type(value) or "").startswith("opt("):
+    if value is None or not _maybe_optional(value):
         return [const(ctx, np.bool_(value is not None))]
     return [apply_op("OnnxOptionalHasElement", [value])]
+
+
+def _maybe_optional(value: Tensor) -> bool:
+    """An optional, or a variant of unknown type (the run-time op answers for both)."""
+    kind = value_type(value)
+    return kind.startswith("opt(") if kind else value.dtype.base == DType.VARIANT
 
 
 @converter("OptionalGetElement", since=15)
 def optional_get_element(ctx: ConvertContext, node) -> list:
     value = ctx.input(node, 0)
-    kind = value_type(value) or ""
+    kind = value_type(value)
+    if kind is None:
+        raise ctx.unsupported(node, f"on a value of unknown type ({value.name})")
     if not kind.startswith("opt("):
         return [apply_op("Identity", [value])]
     inner = kind[4:-1]
