@@ -102,7 +102,11 @@ def _remove_unneeded(graph: Graph, ctx: PassContext, stats: dict) -> None:
     roots = [graph.nodes[n] for n in ctx.preserved if n in graph.nodes]
     keep = set(needed_nodes([], roots, set()))
     dead = [n for n in graph.topological_order() if n not in keep]
-    for node in reversed(dead):  # users first: every user of a dead node is dead too
+    for node in dead:  # every user of a dead node is dead too; a dead loop has back edges,
+        graph.set_inputs(node, [])  # so cut all edges first, then remove
+        for ctl in list(node.control_inputs):
+            graph.remove_control_input(node, ctl)
+    for node in dead:
         graph.remove_node(node)
     if dead:
         count(stats, "unreachable", len(dead))

@@ -14,8 +14,8 @@ from onnx import TensorProto  # noqa: E402
 from onnx_convert_check import (Init, compare, import_one_node, make_model,  # noqa: E402
                                 run_reference)
 
-from gcc_flow.onnx.context import NotSupported, OnnxImportError  # noqa: E402
 from gcc_flow.framework import Graph, apply_op  # noqa: E402
+from gcc_flow.onnx.context import NotSupported, OnnxImportError  # noqa: E402
 from runtime.session import Session  # noqa: E402
 from schema.dtypes import DType  # noqa: E402
 from schema.errors import ValidationError  # noqa: E402

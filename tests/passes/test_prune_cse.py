@@ -178,3 +178,24 @@ def test_without_fetches_every_sink_is_kept():
     out, _ = passes.optimize(g.as_graph_def(), pipeline=["prune"])
     assert {"a", "b", "x"} == {n.name for n in out.node}
     np.testing.assert_equal(len(out.node), 3)
+
+
+def test_prune_removes_a_dead_while_loop():
+    g = gf.Graph()
+    with g.as_default():
+        x = gf.placeholder(gf.float32, [3], name="x")
+        gf.while_loop(lambda i: i < 10, lambda i: i + 1, [gf.constant(0)])  # nobody reads it
+        gf.tanh(x, name="y")
+    nodes, report = _optimize(g, ["y:0"], ["prune"])
+    assert _ops(nodes) == ["Placeholder", "Tanh"]
+    assert report.runs[0].rewrites["unreachable"] > 5
+
+
+def test_prune_keeps_a_loop_whose_other_variable_is_unused():
+    g = gf.Graph()
+    with g.as_default():
+        i, total = gf.while_loop(lambda i, t: i < 4, lambda i, t: (i + 1, t * 2.0),
+                                 [gf.constant(0), gf.constant(1.0)])
+        gf.identity(total, name="y")
+    nodes, _ = _optimize(g, ["y:0"], ["prune", "fold_constants", "cse"])
+    assert "NextIteration" in _ops(nodes)

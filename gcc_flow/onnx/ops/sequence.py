@@ -182,14 +182,14 @@ def sequence_map(ctx: ConvertContext, node) -> list:
     if not is_sequence[0]:
         raise ctx.fail(node, "needs a sequence as its first input")
     length = apply_op("OnnxSequenceLength", [values[0]])
-    results = [sequence_empty_of(ctx, node, info) for info in body.output]
+    results = [_empty_result(ctx, node, info) for info in body.output]
 
     def step(i, outs):
         args = [apply_op("OnnxSequenceAt", [v, i], {"element_dtype": _element_dtype(ctx, node, v)})
                 if seq else v for v, seq in zip(values, is_sequence)]
         produced = convert_subgraph(ctx, node, body, args)
         return [_make("OnnxSequenceInsert", [s, t, empty(ctx, DType.INT64)],
-                      f"seq({t.dtype.base.tf_name})", {})
+                      f"seq({t.dtype.base.tf_name})")
                 for s, t in zip(outs, produced)], []
 
     final, _ = build_loop(ctx, node, results, lambda i, _: apply_op("Less", [i, length]),
@@ -197,7 +197,7 @@ def sequence_map(ctx: ConvertContext, node) -> list:
     return final
 
 
-def sequence_empty_of(ctx, node, info: onnx.ValueInfoProto) -> Tensor:
+def _empty_result(ctx, node, info: onnx.ValueInfoProto) -> Tensor:
     """An empty sequence for a SequenceMap body output of declared tensor type."""
     if info.type.WhichOneof("value") != "tensor_type" or not info.type.tensor_type.elem_type:
         raise ctx.unsupported(node, f"whose body output {info.name!r} has no declared tensor "
@@ -212,7 +212,10 @@ def sequence_empty_of(ctx, node, info: onnx.ValueInfoProto) -> Tensor:
 def optional(ctx: ConvertContext, node) -> list:
     value = ctx.input(node, 0)
     if value is not None:
-        return [_make("OnnxOptional", [value], f"opt({value_type(value)})")]
+        kind = value_type(value)
+        if kind is None or kind.startswith("opt("):
+            raise ctx.unsupported(node, f"of a value of type {kind or 'unknown'}")
+        return [_make("OnnxOptional", [value], f"opt({kind})")]
     declared = next((a.tp for a in node.attribute if a.name == "type"), None)
     if declared is None:
         raise ctx.fail(node, "has neither an input nor a 'type' attr")
