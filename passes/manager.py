@@ -182,9 +182,10 @@ def optimize(graph_def, fetches: Optional[Sequence[str]] = None,
              pipeline: Optional[Sequence[str]] = None, **options):
     """GraphDef in, (optimized GraphDef, Report) out. Invalid graphs are refused before any
     pass runs."""
-    graph = graph_from_graph_def(graph_def)
-    report = optimize_graph(graph, fetches, pipeline, **options)
-    return graph_to_graph_def(graph), report
+    with gc_paused():  # load, passes and save: one pause, not a full collection between them
+        graph = graph_from_graph_def(graph_def)
+        report = optimize_graph(graph, fetches, pipeline, **options)
+        return graph_to_graph_def(graph), report
 
 
 def _sinks(graph: Graph) -> tuple[list[str], list[str]]:
