@@ -18,7 +18,7 @@ from runtime.session import Session, load
 from schema.dtypes import DType
 from schema.ir import Graph
 
-__all__ = ["check_equivalent", "CheckResult", "random_feeds"]
+__all__ = ["check_equivalent", "CheckResult", "random_feeds", "random_array", "difference"]
 
 
 @dataclasses.dataclass
@@ -42,11 +42,11 @@ def random_feeds(graph: Graph, rng: np.random.Generator, unknown_dim: int = 2,
         shape = node.attrs.get("shape")
         dims = (unknown_dim,) if shape is None else tuple(unknown_dim if d is None else d
                                                           for d in shape)
-        feeds[f"{node.name}:0"] = _random_array(dtype, dims, rng)
+        feeds[f"{node.name}:0"] = random_array(dtype, dims, rng)
     return feeds
 
 
-def _random_array(dtype: DType, dims: tuple, rng: np.random.Generator) -> np.ndarray:
+def random_array(dtype: DType, dims: tuple, rng: np.random.Generator) -> np.ndarray:
     if dtype == DType.BOOL:
         return rng.random(dims) < 0.5
     if dtype.is_integer:
@@ -80,7 +80,7 @@ def check_equivalent(original, optimized, fetches: Sequence[str], trials: int = 
                                         if k.split(":")[0] in after.graph.nodes})
         for name, a, b in zip(fetches, want, got):
             result.compared += 1
-            problem = _difference(a, b, rtol, atol)
+            problem = difference(a, b, rtol, atol)
             if problem:
                 result.first_mismatch = (name, problem)
                 return result
@@ -93,7 +93,8 @@ def _placeholders_needed(graph: Graph, fetches: Sequence[str]) -> set:
     return {n.name for n in needed_nodes(refs, [], set()) if n.op == "Placeholder"}
 
 
-def _difference(a, b, rtol: float, atol: float) -> Optional[str]:
+def difference(a, b, rtol: float, atol: float) -> Optional[str]:
+    """None when equal within tolerance (NaN equals NaN), else what differs and where."""
     if a is None or b is None:
         return None if a is None and b is None else "one side produced no value"
     a, b = np.asarray(a), np.asarray(b)

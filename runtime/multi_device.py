@@ -37,7 +37,7 @@ from passes.place import PlacementReport, place_graph
 from runtime import rendezvous
 from runtime.devices import Device, resolve_devices
 from runtime.plan import compile_plan
-from runtime.session import Session, _as_graph, _flatten, _hashable, _name_of
+from runtime.session import Session, _as_graph
 from schema.errors import GraphError
 from schema.ir import Graph, Node, TensorRef
 from schema.limits import DEFAULT_LIMITS, Limits
@@ -189,20 +189,8 @@ class MultiDeviceSession(Session):
         return layout
 
     # -- compilation ---------------------------------------------------------------------
-    def _compile(self, fetches, feed_names: list):
-        with self._lock:
-            structure, names = _flatten(fetches)
-            fetch_refs, targets = [], []
-            for name in names:
-                ref, target = self._resolve_fetch(name)
-                fetch_refs.append(ref)
-                if target is not None:
-                    targets.append(target)
-            feed_refs = [self._resolve_feed(name) for name in feed_names]
-            plan = self._build_plan(self._current_layout(), fetch_refs, targets, feed_refs)
-            entry = (plan, (structure, feed_refs))
-            self._plans[(_hashable(fetches), tuple(_name_of(k) for k in feed_names))] = entry
-            return entry
+    def _plan_for(self, fetch_refs: list, targets: list, feed_refs: list):
+        return self._build_plan(self._current_layout(), fetch_refs, targets, feed_refs)
 
     def _build_plan(self, layout: _Layout, fetch_refs: list[Optional[TensorRef]],
                     targets: list[Node], feed_refs: list[TensorRef]) -> MultiDevicePlan:

@@ -141,10 +141,7 @@ class Session:
                 if target is not None:
                     targets.append(target)
             feed_refs = [self._resolve_feed(name) for name in feed_names]
-            plan = compile_plan(self.graph, fetch_refs, targets, feed_refs, self._kernel_for,
-                                self.device, self.limits, self._frames)
-            if self._device_hooks is not None:
-                plan = self._device_hooks.wrap_plan(plan)
+            plan = self._plan_for(fetch_refs, targets, feed_refs)
             entry = (plan, (structure, feed_refs))
             self._plans[(_hashable(fetches), tuple(_name_of(k) for k in feed_names))] = entry
             return entry
@@ -154,6 +151,14 @@ class Session:
         if self._frame_map is None:
             self._frame_map = check_control_flow(self.graph)
         return self._frame_map
+
+    def _plan_for(self, fetch_refs: list, targets: list, feed_refs: list):
+        """The executable plan for one signature (MultiDeviceSession plans per device)."""
+        plan = compile_plan(self.graph, fetch_refs, targets, feed_refs, self._kernel_for,
+                            self.device, self.limits, self._frames)
+        if self._device_hooks is not None:
+            plan = self._device_hooks.wrap_plan(plan)
+        return plan
 
     def _kernel_for(self, node: Node):
         if self._device_hooks is not None:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
+from runtime.check import difference, random_array
 from schema.io import TEXT_SUFFIXES
 from schema.serde import graph_from_graph_def
 
@@ -179,7 +179,7 @@ def _run_check(trials: int, graph_def, onnx_path: str, feeds_of: dict, pairs: li
                   f"{' '.join(str(err).split())[:MAX_MESSAGE]}", file=sys.stderr)
             return 1
         for (tensor, name), a, b in zip(pairs, want, got):
-            problem = _difference(np.asarray(a), np.asarray(b))
+            problem = difference(np.asarray(a), np.asarray(b), CHECK_RTOL, CHECK_ATOL)
             if problem:
                 print(f"{PROG}: check failed: {tensor} (ONNX {name!r}) differs between "
                       f"our runtime and onnxruntime: {problem}", file=sys.stderr)
@@ -192,26 +192,13 @@ def _run_check(trials: int, graph_def, onnx_path: str, feeds_of: dict, pairs: li
 def _random_feeds(graph, tensors: list, rng: np.random.Generator) -> dict:
     """Random values for the given tensors (placeholders, or tensors an ONNX export cut the
     graph at), unknown dims 2, as the optimize check makes them."""
-    from runtime.check import _random_array
     feeds = {}
     for name in tensors:
         ref = graph.tensor(name)
         dims = (2,) if ref.shape is None else tuple(2 if d is None else d for d in ref.shape)
-        feeds[name] = _random_array(ref.dtype.base, dims, rng)
+        feeds[name] = random_array(ref.dtype.base, dims, rng)
     return feeds
 
-
-def _difference(a: np.ndarray, b: np.ndarray) -> Optional[str]:
-    if a.dtype != b.dtype or a.shape != b.shape:
-        return f"{a.dtype}{list(a.shape)} vs {b.dtype}{list(b.shape)}"
-    if a.dtype.kind in "fc":
-        close = np.isclose(a, b, rtol=CHECK_RTOL, atol=CHECK_ATOL, equal_nan=True)
-    else:
-        close = a == b
-    if close.all():
-        return None
-    index = np.unravel_index(int(np.argmin(close)), a.shape) if a.shape else ()
-    return f"first at index {tuple(int(i) for i in index)}: {a[index]!r} vs {b[index]!r}"
 
 
 class _Progress:
