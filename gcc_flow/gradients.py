@@ -31,9 +31,17 @@ The gradient registry (API shared by every module of ``gcc_flow/grad/``)
   broadcasting reduction (``reduce_to_inputs``), ``shape_of``, ``const_like``...
 
 Gradient functions run inside ``gradients/<op name>_grad/`` name scopes, in the forward op's
-graph. Gradients flow only through floating and complex tensors: integer, bool and string
-edges carry none. A Variable (or a resource handle) stands for every ReadVariableOp of it
-that lies between ``xs`` and ``ys``; the result is the sum over those reads. Ops between
+graph. Gradients flow only through floating and complex tensors, and resource handles:
+integer, bool and string edges carry none. A Variable stands for its resource handle, and the
+gradient of a handle is that of the variable's value (as TensorFlow 1.x): ReadVariableOp passes
+its gradient to the handle, and a handle forwarded into a cond branch (Switch) or a while loop
+(Enter) gets it back out through the control-flow gradients, so reads inside branches and loop
+bodies count:
+
+    y = cond(p, lambda: reduce_sum(x @ w), lambda: 0.0);  gf.gradients(y, [w])
+      -> ...MatMul_grad/MatMul_1 -> ReadVariableOp_grad -> Switch_grad: Merge(zeros, grad)
+
+A handle's missing gradient is zeros of the variable's value (``zeros_for``). Ops between
 ``xs`` and ``ys`` that form a cycle (a v1 while loop's NextIteration -> Merge edge) are refused
 with a GraphError naming them: the backward walk has no loop machinery yet.
 """
@@ -129,14 +137,35 @@ def no_gradient_ops() -> frozenset:
 
 
 def fill_zeros(op: Operation, grads: Sequence) -> list:
-    """``grads`` with each None replaced by ZerosLike of the matching output of ``op``."""
-    return [apply_op("ZerosLike", [out]) if g is None else g
-            for out, g in zip(op.outputs, grads)]
+    """``grads`` with each None replaced by zeros like the matching output of ``op``
+    (``zeros_for``: the variable's value for a resource output)."""
+    like = next((g for g in grads if g is not None), None)
+    return [zeros_for(out, like) if g is None else g for out, g in zip(op.outputs, grads)]
+
+
+def zeros_for(tensor: Tensor, like: Optional[Tensor] = None) -> Tensor:
+    """A zero gradient for ``tensor``: ZerosLike(tensor), or for a resource handle zeros of
+    its variable's value, computed only where the handle is (a Switch output's stay dead
+    with its branch). ``like``: another gradient of the same value (dtype, shape), if any."""
+    if tensor.dtype.base != DType.RESOURCE:
+        return apply_op("ZerosLike", [tensor])
+    from gcc_flow.grad.state_grad import variable_value_zeros
+    zeros = variable_value_zeros(tensor, like)
+    if zeros is None:
+        raise ValueError(f"gradients: cannot tell the value type of resource {tensor.name} "
+                         f"(it does not come from a VarHandleOp)")
+    return zeros
 
 
 def _differentiable(dtype: DType) -> bool:
     base = dtype.base
     return base.is_floating or base.is_complex
+
+
+def _carries_gradient(dtype: DType) -> bool:
+    """Edges the walk follows: differentiable values, and resource handles (whose gradient
+    is their variable's value's)."""
+    return _differentiable(dtype) or dtype.base == DType.RESOURCE
 
 
 # -- the backward walk -------------------------------------------------------------------------
@@ -165,7 +194,7 @@ class _Walk:
     def edges_in(self, node) -> list:
         """``node``'s differentiable inputs from ``between``, less those inside its region."""
         region = self.region_of.get(node)
-        return [r for r in node.inputs if r.node in self.between and _differentiable(r.dtype)
+        return [r for r in node.inputs if r.node in self.between and _carries_gradient(r.dtype)
                 and (region is None or self.region_of.get(r.node) is not region)]
 
     @staticmethod
@@ -174,7 +203,7 @@ class _Walk:
         while stack:
             node = stack.pop()
             for user in node.users:
-                if user not in seen and any(r.node is node and _differentiable(r.dtype)
+                if user not in seen and any(r.node is node and _carries_gradient(r.dtype)
                                             for r in user.inputs):
                     seen.add(user)
                     stack.append(user)
@@ -187,7 +216,8 @@ class _Walk:
         while stack:
             node = stack.pop()
             for ref in node.inputs:
-                if ref.node in reached and ref.node not in between and _differentiable(ref.dtype):
+                if (ref.node in reached and ref.node not in between
+                        and _carries_gradient(ref.dtype)):
                     between.add(ref.node)
                     stack.append(ref.node)
         return between
@@ -215,32 +245,19 @@ class _Accumulator:
         return parts[0]
 
 
-def _expand_variables(items: list, ys: list[Tensor]) -> list[list[Tensor]]:
-    """Each item as the tensors it stands for: a Variable or resource handle -> its reads that
-    ``ys`` depend on; a reference variable -> its ref tensor; anything else -> a tensor."""
-    ancestors: list[set] = []      # of ys, computed once, when a variable needs it
+def _expand_variables(items: list) -> list[Tensor]:
+    """Each item as the tensor the walk differentiates: a Variable -> its resource handle; a
+    reference variable -> its ref tensor; anything else -> a tensor."""
     out = []
     for x in items:
         handle = getattr(x, "handle", None) if not isinstance(x, Tensor) else None
-        if handle is None and isinstance(x, Tensor) and x.dtype == DType.RESOURCE:
-            handle = x
         if handle is not None:
-            if not ancestors:
-                ancestors.append(_Walk._backward({y.op._node for y in ys},
-                                                 set(handle.graph._ir.nodes.values())))
-            out.append(_reads_of(handle, ancestors[0]))
+            out.append(handle)
         elif hasattr(x, "_ref_tensor"):
-            out.append([x._ref_tensor()])
+            out.append(x._ref_tensor())
         else:
-            out.append([convert_to_tensor(x)])
+            out.append(convert_to_tensor(x))
     return out
-
-
-def _reads_of(handle: Tensor, above: set) -> list[Tensor]:
-    graph = handle.graph
-    reads = [u for u, _ in graph._ir.consumers(handle._ref)
-             if u.op == "ReadVariableOp" and u in above]
-    return [graph._op(u).outputs[0] for u in reads]
 
 
 def _initial_grads(ys: list[Tensor], grad_ys, acc: _Accumulator) -> None:
@@ -317,10 +334,11 @@ def _backprop(walk: _Walk, graph: Graph, acc: _Accumulator, stop_ops: set,
 def _node_grads(node, walk: _Walk, graph: Graph, acc: _Accumulator, stop_ops: set,
                 colocate: bool) -> None:
     op = graph._op(node)
-    feeds_between = any(r.node in walk.between and _differentiable(r.dtype) for r in node.inputs)
+    feeds_between = any(r.node in walk.between and _carries_gradient(r.dtype)
+                        for r in node.inputs)
     if feeds_between and node not in stop_ops and acc.has_any(op):
         for t_in, g in zip(op.inputs, _op_input_grads(op, acc, colocate)):
-            if t_in.op._node in walk.between and _differentiable(t_in.dtype):
+            if t_in.op._node in walk.between and _carries_gradient(t_in.dtype):
                 acc.add(t_in, g)
 
 
@@ -329,7 +347,7 @@ def _region_grads(region, walk: _Walk, acc: _Accumulator) -> None:
     if all(g is None for g in grads):
         return
     for t_in, g in zip(region.inputs, region.gradient(grads)):
-        if t_in.op._node in walk.between and _differentiable(t_in.dtype):
+        if t_in.op._node in walk.between and _carries_gradient(t_in.dtype):
             acc.add(t_in, g)
 
 
@@ -354,21 +372,18 @@ def gradients(ys, xs, grad_ys=None, name: str = "gradients",
         raise ValueError("gradients: ys is empty")
     graph = ys[0].graph
     with graph.as_default(), graph.name_scope(name):
-        groups = _expand_variables(xs, ys)
+        targets = _expand_variables(xs)
         acc = _Accumulator()
         _initial_grads(ys, grad_ys if grad_ys is None or isinstance(grad_ys, (list, tuple))
                        else [grad_ys], acc)
-        walk = _Walk(ys, [t for group in groups for t in group])
-        stops = {t.op._node for group in _expand_variables(list(stop_gradients or []), ys)
-                 for t in group}
+        walk = _Walk(ys, targets)
+        stops = {t.op._node for t in _expand_variables(list(stop_gradients or []))}
         _backprop(walk, graph, acc, stops, colocate_gradients_with_ops)
-        return [_result(x, group, acc, unconnected_gradients) for x, group in zip(xs, groups)]
+        return [_result(t, acc, unconnected_gradients) for t in targets]
 
 
-def _result(x, group: list[Tensor], acc: _Accumulator, unconnected: str) -> Optional[Tensor]:
-    totals = [g for g in (acc.total(t) for t in group) if g is not None]
-    if not totals:
-        if unconnected == "zero" and group:
-            return apply_op("ZerosLike", [group[0]])
-        return None
-    return totals[0] if len(totals) == 1 else apply_op("AddN", [totals])
+def _result(target: Tensor, acc: _Accumulator, unconnected: str) -> Optional[Tensor]:
+    total = acc.total(target)
+    if total is None and unconnected == "zero":
+        return zeros_for(target)
+    return total

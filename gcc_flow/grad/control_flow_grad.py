@@ -17,7 +17,8 @@ runs the counter down, pops one iteration's variables, rebuilds the body from th
 
     grads <- d body(popped) / d popped  (weighted by grads);  accs[c] += d body / d c
 
-so it needs only the loop variables and loop invariants, and recomputes the rest. A body with
+so it needs only the loop variables and loop invariants, and recomputes the rest. A variable
+the body reads is a captured resource handle; its accumulator holds the gradient of its value. A body with
 stateful or random ops cannot be recomputed and is refused. The region needs the gradient
 walk's region support (``gcc_flow.gradients.register_gradient_region``); without it, the
 Switch and Merge of a loop explain that, and Enter/Exit/NextIteration have no gradient.
@@ -31,6 +32,7 @@ import numpy as np
 from gcc_flow.control_flow_context import flatten, pack
 from gcc_flow.control_flow_ops import WhileLoop, register_loop_nodes, while_loop, while_loop_of
 from gcc_flow.framework import Tensor, apply_op, convert_to_tensor
+from gcc_flow.grad.state_grad import variable_value_zeros
 from gcc_flow.gradients import fill_zeros, gradients, register_gradient, register_no_gradient
 from schema.dtypes import DType
 from schema.ops.control_flow import FLOW_ROLES
@@ -162,13 +164,12 @@ def while_loop_gradient(loop: WhileLoop, exit_grads: list, captured: list[Tensor
     _refuse_stateful_body(loop)
     count, stacks = record_history(loop)
     floats = [k for k, v in enumerate(loop.inputs) if _differentiable(v)]
-    sources = [c for c in captured if _differentiable(c)]
     if not floats:
         return [None] * len(loop.inputs), [None] * len(captured)
     graph = loop.context.graph
     init = [exit_grads[k] if exit_grads[k] is not None else
             apply_op("ZerosLike", [loop.exits[k]]) for k in floats]
-    accs = [apply_op("ZerosLike", [c]) for c in sources]
+    sources, accs = _captured_sources(captured)
 
     def body(counter, grads, totals):
         with graph.control_dependencies([counter]):
@@ -184,7 +185,7 @@ def while_loop_gradient(loop: WhileLoop, exit_grads: list, captured: list[Tensor
             left = apply_op("Sub", [counter, _const(1, DType.INT32, "b_count/one")])
         return left, new_grads, new_totals
 
-    invariants = [(), [loop.merges[k].shape for k in floats], [c.shape for c in sources]]
+    invariants = [(), [loop.merges[k].shape for k in floats], [a.shape for a in accs]]
     with graph.as_default():
         _, grads, totals = while_loop(
             lambda counter, g, t: apply_op("Greater", [counter, np.int32(0)]), body,
@@ -195,6 +196,23 @@ def while_loop_gradient(loop: WhileLoop, exit_grads: list, captured: list[Tensor
     by_source = {id(c): t for c, t in zip(sources, totals)}
     return ([by_var.get(k) for k in range(len(loop.inputs))],
             [by_source.get(id(c)) for c in captured])
+
+
+def _captured_sources(captured: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    """The captured tensors a gradient flows to (floats, and the handles of variables the
+    body reads), and a zero accumulator for each (a handle's: zeros of its variable)."""
+    sources, accs = [], []
+    for c in captured:
+        if _differentiable(c):
+            zeros = apply_op("ZerosLike", [c])
+        elif c.dtype.base == DType.RESOURCE:
+            zeros = variable_value_zeros(c)
+        else:
+            zeros = None
+        if zeros is not None:
+            sources.append(c)
+            accs.append(zeros)
+    return sources, accs
 
 
 def _pop(handle: Tensor, like: Tensor) -> Tensor:
