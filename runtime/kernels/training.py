@@ -30,7 +30,11 @@ Values = dict  # input name -> numpy array
 
 
 def _gradient_descent(x: Values, attrs: dict, xp=np) -> Values:
-    return {"var": x["var"] - x["alpha"] * x["delta"]}
+    step = x["alpha"] * x["delta"]
+    if isinstance(step, xp.ndarray) and step.shape == np.shape(x["var"]):
+        # var - step written into step's fresh buffer: one allocation per update, not two
+        return {"var": xp.subtract(x["var"], step, out=step)}
+    return {"var": x["var"] - step}
 
 
 def _momentum(x: Values, attrs: dict, xp=np) -> Values:
