@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from passes import fold_batch_norm as fold
 from passes.base import PassContext, PassResult, count, register_pass
 from passes.edit import move_control_users
 from schema.infer import infer_node
@@ -47,22 +48,17 @@ _NO_LEAKY = frozenset(_ACTIVATIONS) - {"LeakyRelu"}  # TensorFlow's fused depthw
 @dataclasses.dataclass(frozen=True)
 class Contraction:
     fused_op: str
-    scale_filter: Callable[[np.ndarray, np.ndarray, Node], np.ndarray]  # (w, scale, head)
+    scale_filter: fold.ScaleFilter         # (w, scale, head) -> the scaled filter
     stat: str
     rank: int = 4
     activations: frozenset = frozenset(_ACTIVATIONS)
 
 
 _CONTRACTIONS = {
-    # filter [h, w, in, out]: the output channel is the last axis
-    "Conv2D": Contraction("_FusedConv2D", lambda w, s, head: w * s, "conv_bias_activation"),
-    # filter [h, w, in, multiplier]: output channel c * multiplier + m
-    "DepthwiseConv2dNative": Contraction("_FusedDepthwiseConv2dNative",
-                                         lambda w, s, head: w * s.reshape(w.shape[2:]),
+    "Conv2D": Contraction("_FusedConv2D", fold.scale_conv2d_filter, "conv_bias_activation"),
+    "DepthwiseConv2dNative": Contraction("_FusedDepthwiseConv2dNative", fold.scale_depthwise_filter,
                                          "conv_bias_activation", activations=_NO_LEAKY),
-    # b [k, n], or [n, k] with transpose_b
-    "MatMul": Contraction("_FusedMatMul", lambda w, s, head: w * (
-        s[:, None] if head.attrs.get("transpose_b") else s), "matmul_bias_activation", 2),
+    "MatMul": Contraction("_FusedMatMul", fold.scale_matmul_filter, "matmul_bias_activation", 2),
 }
 _BY_FUSED = {c.fused_op: c for c in _CONTRACTIONS.values()}
 _HEADS = _CONTRACTIONS.keys() | _BY_FUSED.keys()
@@ -99,27 +95,9 @@ def fuse(graph: Graph, ctx: PassContext) -> PassResult:
     return PassResult(graph, bool(stats), stats)
 
 
-def _value(ref: TensorRef) -> Optional[np.ndarray]:
-    """The value of a Const node's output; None for anything else."""
-    value = ref.node.attrs.get("value") if ref.node.op == "Const" else None
-    return value if isinstance(value, np.ndarray) else None
-
-
-def _const(ref: TensorRef) -> Optional[np.ndarray]:
-    return _value(ref) if ref.dtype.is_floating else None
-
-
 def _per_channel(chain: Chain, ref: TensorRef) -> Optional[np.ndarray]:
     """A finite constant broadcasting along the channel axis only, as float64 [C]; else None."""
-    value, rank = _const(ref), chain.spec.rank
-    if value is None or value.ndim > rank:
-        return None
-    shape = (1,) * (rank - value.ndim) + value.shape
-    if any(d != 1 for i, d in enumerate(shape) if i != chain.axis) or shape[chain.axis] not in (
-            1, chain.channels):
-        return None
-    flat = np.asarray(value, np.float64).reshape(-1)
-    return np.broadcast_to(flat, (chain.channels,)) if np.all(np.isfinite(flat)) else None
+    return fold.per_channel_const(ref, chain.spec.rank, chain.axis, chain.channels)
 
 
 # -- matching ----------------------------------------------------------------------------------
@@ -147,8 +125,8 @@ def _start(head: Node) -> Optional[Chain]:
     axis = fused_channel_axis(head.attrs.get, spec.rank)
     if shape[axis] is None or not _expressible(head, find_op(spec.fused_op)):
         return None
-    chain = Chain(head, spec, axis, shape[axis], _const(head.inputs[1]), np.ones(shape[axis]),
-                  np.zeros(shape[axis]))
+    chain = Chain(head, spec, axis, shape[axis], fold.float_const(head.inputs[1]),
+                  np.ones(shape[axis]), np.zeros(shape[axis]))
     if head.op != spec.fused_op:
         return chain
     # A fused node with only a bias may take more steps: its bias is the starting shift.
@@ -196,10 +174,9 @@ def _affine(chain: Chain, a: Optional[np.ndarray], b: Optional[np.ndarray]) -> b
     filter."""
     if chain.dynamic is not None or (a is not None and chain.filter is None):
         return False
-    if a is not None:
-        chain.scale, chain.shift, chain.scaled = chain.scale * a, chain.shift * a, True
-    if b is not None:
-        chain.shift, chain.has_bias = chain.shift + b, True
+    chain.scale, chain.shift = fold.compose_affine(chain.scale, chain.shift, a, b)
+    chain.scaled |= a is not None
+    chain.has_bias |= b is not None
     return True
 
 
@@ -227,12 +204,6 @@ def _binary_step(combine: Callable) -> Callable:
     return step
 
 
-_add = _binary_step(lambda c, first: (None, c))
-_sub = _binary_step(lambda c, first: (None, -c) if first else (-np.ones_like(c), c))
-_mul = _binary_step(lambda c, first: (c, None))
-_div = _binary_step(lambda c, first: (1 / c, None) if first and np.all(c != 0) else None)
-
-
 def _batch_norm_step(ctx, chain: Chain, user: Node, ref: TensorRef) -> bool:
     """FusedBatchNorm in inference mode: folded when its parameters and the filter are
     constant, else (Conv2D, first step) TensorFlow's fused_ops ["FusedBatchNorm"]."""
@@ -243,9 +214,7 @@ def _batch_norm_step(ctx, chain: Chain, user: Node, ref: TensorRef) -> bool:
     params = [_per_channel(chain, r) for r in user.inputs[1:5]]
     epsilon = float(user.attrs.get("epsilon", 1e-4))
     if all(p is not None for p in params) and chain.filter is not None:
-        scale, offset, mean, variance = params
-        a = scale / np.sqrt(variance + epsilon)
-        folded = _affine(chain, a, offset - mean * a)
+        folded = _affine(chain, *fold.batch_norm_affine(*params, epsilon))
         chain.batch_norms += folded
         return folded
     if (chain.nodes or chain.has_bias or "FusedBatchNorm" not in FUSED_FIRST_OPS[
@@ -266,9 +235,9 @@ def _activation_step(ctx, chain: Chain, user: Node, ref: TensorRef) -> bool:
     return True
 
 
-_STEPS = {"BiasAdd": _bias_step, "BiasAddV1": _bias_step, "Add": _add, "AddV2": _add,
-          "Sub": _sub, "Mul": _mul, "RealDiv": _div, "FusedBatchNorm": _batch_norm_step,
+_STEPS = {"BiasAdd": _bias_step, "BiasAddV1": _bias_step, "FusedBatchNorm": _batch_norm_step,
           "FusedBatchNormV2": _batch_norm_step, "FusedBatchNormV3": _batch_norm_step,
+          **{op: _binary_step(combine) for op, combine in fold.PER_CHANNEL_AFFINE.items()},
           **{op: _activation_step for op in _ACTIVATIONS}}
 
 
@@ -277,16 +246,13 @@ _STEPS = {"BiasAdd": _bias_step, "BiasAddV1": _bias_step, "Add": _add, "AddV2": 
 def _emit(graph: Graph, ctx: PassContext, chain: Chain, stats: dict) -> None:
     """Replaces head .. last by one node named like the last; drops constants left unused."""
     head, last, dtype = chain.head, chain.nodes[-1], chain.head.out_types[0]
-    new_filter = None
-    if chain.scaled and not np.all(chain.scale == 1):
-        new_filter = chain.spec.scale_filter(np.asarray(chain.filter, np.float64), chain.scale,
-                                             head).astype(dtype.np)
+    new_filter = fold.folded_filter(chain.filter, chain.scale, chain.spec.scale_filter, head,
+                               dtype.np) if chain.scaled else None
     shift = chain.shift.astype(dtype.np)
-    if not all(np.all(np.isfinite(np.asarray(v, np.float64))) for v in (new_filter, shift)
-               if v is not None):
+    if not fold.all_finite(new_filter, shift):
         ctx.note(f"fuse: folding into {head.name!r} would overflow {dtype.tf_name}; not fused")
         return
-    filter_ref = head.inputs[1] if new_filter is None else _add_const(
+    filter_ref = head.inputs[1] if new_filter is None else fold.add_const(
         graph, f"{last.name}/filter", new_filter, dtype, [head.inputs[1].node])
     if chain.dynamic or chain.activation or chain.has_bias:
         first, args, extra = chain.dynamic or ("BiasAdd", [_bias(graph, chain, shift)], {})
@@ -324,24 +290,11 @@ def _replace(graph: Graph, ctx: PassContext, members: list, fused: Node) -> None
     _drop_dead(graph, ctx, sources)
 
 
-def _add_const(graph: Graph, name: str, value: np.ndarray, dtype, sources: list) -> TensorRef:
-    """A new Const; it waits for what its source constants waited for (their frame)."""
-    controls = list(dict.fromkeys(c for s in sources for c in s.control_inputs))
-    return graph.add_node("Const", graph.unique_name(name), attrs={"value": value, "dtype": dtype},
-                          device=sources[0].device, control_inputs=controls).output(0)
-
-
 def _bias(graph: Graph, chain: Chain, shift: np.ndarray) -> TensorRef:
     """The shift as a [C] tensor: an existing Const holding exactly it, else a new one."""
     refs = [r for n in chain.nodes for r in n.inputs] + chain.head.inputs[2:]
-    consts = [r for r in refs if _const(r) is not None]
-    for ref in consts:
-        value = _const(ref)
-        if value.shape == shift.shape and value.dtype == shift.dtype and np.array_equal(
-                value, shift):
-            return ref
-    return _add_const(graph, f"{chain.nodes[-1].name}/bias", shift, chain.head.out_types[0],
-                      [r.node for r in consts] or [chain.head])
+    return fold.bias_const(graph, refs, shift, f"{chain.nodes[-1].name}/bias",
+                      chain.head.out_types[0], chain.head)
 
 
 def _fused_attrs(chain: Chain, first: str, args: list, extra: dict) -> dict:
@@ -408,13 +361,13 @@ def _fold_pad(graph: Graph, ctx: PassContext, conv: Node, stats: dict) -> None:
 def _zero_padded(pad: Node) -> bool:
     if pad.op == "Pad":
         return True
-    value = _value(pad.inputs[2])
+    value = fold.const_value(pad.inputs[2])
     return value is not None and value.size == 1 and bool(np.all(value == 0))
 
 
 def _total_pads(conv: Node, pad: Node, layout) -> Optional[tuple]:
     """((top, bottom), (left, right)) of the Pad plus the conv's own; None if not foldable."""
-    value = _value(pad.inputs[1])
+    value = fold.const_value(pad.inputs[1])
     if value is None or value.shape != (4, 2) or value.dtype.kind not in "iu":
         return None
     pairs = [tuple(int(v) for v in row) for row in value]

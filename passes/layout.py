@@ -3,8 +3,9 @@
     y = Transpose(Mean(Add(Relu(Transpose(x, [0,3,1,2])), bias[1,C,1,1]), [2,3]), [0,2,3,1])
  => y = Mean(Add(Relu(x), bias'[1,1,1,C]), [1,2])                     (no Transpose left)
 
-A region grows from a seed Transpose (static perm) down through LAYOUT_AGNOSTIC ops: elementwise
-ops (other operands: region values with the same perm, Transposes with it, all-ones shapes, or
+A region grows from a seed Transpose (static perm) down through the ops whose registry flag
+``layout`` is set (``layout_kinds()``, also importable as LAYOUT_AGNOSTIC): elementwise ops (other
+operands: region values with the same perm, Transposes with it, all-ones shapes, or
 constants, transposed back), reductions and Squeeze (axes remapped, the perm shrinks), pads
 (paddings rows permuted), ConcatV2 (axis remapped); Transposes reading a region value compose
 with it. Each value leaving the region (outside users, a fetch) gets one Transpose back. A region
@@ -18,6 +19,7 @@ edges are kept. Stats: "sunk" (ops moved before a Transpose), "cancelled" (Trans
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Optional
 
 import numpy as np
@@ -26,26 +28,26 @@ from passes.base import PassContext, PassResult, count, register_pass
 from passes.edit import move_control_users
 from schema.ir import Graph, Node, TensorRef
 from schema.infer import infer_node, static_value
+from schema.registry import all_ops
 
-__all__ = ["layout", "LAYOUT_AGNOSTIC"]
+__all__ = ["layout", "layout_kinds", "LAYOUT_AGNOSTIC"]
 
-# How each layout-agnostic op maps through a Transpose. The registry has no flag for this yet
-# (proposed: ``op(..., layout="elementwise" | "reduce" | ...)``); until it has, this table is
-# the one place that lists them. Softmax/BiasAdd are not here: they depend on the last dim.
-_ELEMENTWISE = (
-    "Abs Acos Acosh Asin Asinh Atan Atanh Ceil Cos Cosh Digamma Erf Erfc Exp Expm1 Floor Inv "
-    "IsFinite IsInf IsNan Lgamma Log Log1p LogicalNot Neg Reciprocal Rint Round Rsqrt Sign Sin "
-    "Sinh Softsign Sqrt Square Tan Tanh Sigmoid Relu Relu6 Elu Selu Softplus LeakyRelu Cast "
-    "ZerosLike OnesLike Identity StopGradient Snapshot "
-    "Add AddV2 Sub Mul MulNoNan Div RealDiv DivNoNan FloorDiv TruncateDiv FloorMod TruncateMod "
-    "Maximum Minimum Pow SquaredDifference Atan2 Xdivy Xlogy Less LessEqual Greater "
-    "GreaterEqual Equal NotEqual LogicalAnd LogicalOr SelectV2 AddN ClipByValue")
-_REDUCE = "Sum Mean Max Min Prod EuclideanNorm All Any ArgMax ArgMin"
-LAYOUT_AGNOSTIC: dict[str, str] = {
-    **dict.fromkeys(_ELEMENTWISE.split(), "elementwise"),
-    **dict.fromkeys(_REDUCE.split(), "reduce"),
-    **dict.fromkeys(("Pad", "PadV2", "MirrorPad"), "pad"),
-    "ConcatV2": "concat", "Squeeze": "squeeze"}
+
+@functools.cache
+def layout_kinds() -> dict[str, str]:
+    """Op -> how it maps through a Transpose, from the registry's ``layout`` flag (built once).
+
+    layout_kinds()["Sum"] -> "reduce";  "Softmax", "BiasAdd" are absent (they use the last dim)
+    """
+    return {name: d.layout for name, d in all_ops().items() if d.layout}
+
+
+def __getattr__(name: str):  # LAYOUT_AGNOSTIC (op -> kind) stays importable, built on first use
+    if name == "LAYOUT_AGNOSTIC":
+        return layout_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _MAX_REGION = 256   # nodes in one region: keeps the cost search (quadratic in it) cheap
 _MAX_SWEEPS = 64
 _VALUE = "value"    # plan action: the input is a region value; read its untransposed form
@@ -173,7 +175,7 @@ class _Region:
         if perm is not None and node.inputs[0] in self.perms:
             source = self.perms[node.inputs[0]]
             return [self.add_transpose(node, tuple(source[i] for i in perm), entry=False)]
-        planner = _PLANNERS.get(LAYOUT_AGNOSTIC.get(node.op, ""))
+        planner = _PLANNERS.get(layout_kinds().get(node.op, ""))
         plan = planner(node, self) if planner and node.op_def is not None else None
         if plan is None:
             return []

@@ -11,6 +11,15 @@ Argument specs: ``name: T`` (type from attr T), ``name: float`` (fixed type), ``
 Attr specs: ``name: TYPE [= DEFAULT]`` with TYPE one of type, int, float, bool, string, shape,
 tensor, func, list(...), or a set of allowed values ``{float, double}`` / ``{'SAME', 'VALID'}``;
 ``int >= 1`` sets a minimum. Output dtypes follow from the specs; shapes from ``shape``.
+
+Flags (keywords; passes ask them, never lists of op names): ``stateful``, ``random``,
+``commutative``, ``side_effecting``, ``aggregate``, ``feed`` (Placeholder), ``control_flow``,
+and ``layout``: how the op maps through a Transpose of its inputs, one of LAYOUT_KINDS or ""
+(layout-sensitive, the default):
+
+    op("Relu", ..., layout="elementwise")   Transpose(x) -> Relu -> ... == Relu(x) -> Transpose
+    op("Sum", ..., layout="reduce")         axes remapped through the perm
+    "pad" (paddings rows permuted), "concat" (axis remapped), "squeeze" (squeeze_dims remapped)
 """
 from __future__ import annotations
 
@@ -22,9 +31,10 @@ from schema.dtypes import DType, NUMERIC, REAL
 from schema.errors import UnknownOpError, ValidationError
 
 __all__ = ["ArgSpec", "AttrSpec", "OpDef", "op", "get_op", "find_op", "all_ops", "NO_DEFAULT",
-           "FuncAttr"]
+           "FuncAttr", "LAYOUT_KINDS"]
 
 NO_DEFAULT = object()
+LAYOUT_KINDS = frozenset({"elementwise", "reduce", "pad", "concat", "squeeze"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +81,7 @@ class OpDef:
     is_aggregate: bool = False
     is_feed: bool = False         # its value is meant to come from a feed (Placeholder)
     is_control_flow: bool = False  # v1 control flow: Switch, Merge, Enter, Exit, NextIteration...
+    layout: str = ""              # how it maps through a Transpose: one of LAYOUT_KINDS, or ""
     doc: str = ""
 
     @property
@@ -91,10 +102,12 @@ _TYPE_GROUPS = {
 
 def op(name: str, inputs=(), outputs=(), attrs=(), shape: Callable | None = None, *,
        stateful=False, random=False, commutative=False, side_effecting=False,
-       aggregate=False, feed=False, control_flow=False, doc="") -> OpDef:
+       aggregate=False, feed=False, control_flow=False, layout="", doc="") -> OpDef:
     """Declares an op. Declaring the same name twice is a programming error."""
     if name in _REGISTRY:
         raise ValueError(f"op {name} declared twice")
+    if layout and layout not in LAYOUT_KINDS:
+        raise ValueError(f"op {name}: layout={layout!r} is not one of {sorted(LAYOUT_KINDS)}")
     attr_specs = {a.name: a for a in (_parse_attr(s) for s in attrs)}
     definition = OpDef(
         name=name,
@@ -103,7 +116,7 @@ def op(name: str, inputs=(), outputs=(), attrs=(), shape: Callable | None = None
         attrs=attr_specs,
         shape_fn=shape, is_stateful=stateful or random, is_random=random,
         is_commutative=commutative, is_side_effecting=side_effecting, is_aggregate=aggregate,
-        is_feed=feed, is_control_flow=control_flow, doc=doc)
+        is_feed=feed, is_control_flow=control_flow, layout=layout, doc=doc)
     _REGISTRY[name] = definition
     return definition
 

@@ -93,7 +93,7 @@ def _require_onnxruntime() -> None:
 def _check_convert_output(args: argparse.Namespace, exporting: bool) -> Path:
     """The output may not be the input (nor, for ONNX, its external-data side file), must sit
     in an existing folder, and may replace an existing file only with --force."""
-    from gcc_flow.onnx.exporter import external_data_name
+    from gcc_flow.onnx.save import external_data_name
     out = Path(args.output)
     if not Path(args.input).exists():
         raise UsageError(f"no such file: {args.input}")
@@ -106,7 +106,7 @@ def _check_convert_output(args: argparse.Namespace, exporting: bool) -> Path:
 
 
 def _export(args: argparse.Namespace, out: Path) -> int:
-    from gcc_flow.onnx import exporter
+    from gcc_flow.onnx import exporter, save
     graph_def = read_model(args.input)
     inputs, outputs = split_names(args.inputs), split_names(args.outputs)
     progress = _Progress("export", len(graph_def.node), args.progress)
@@ -118,12 +118,12 @@ def _export(args: argparse.Namespace, out: Path) -> int:
         print(report.table())
     model = exporter.export_model(converted, inputs, outputs, args.opset, progress=progress)
     progress.done()
-    side = out.parent / exporter.external_data_name(out)
-    if model.ByteSize() > exporter.MAX_PROTOBUF_BYTES and not args.force \
+    side = out.parent / save.external_data_name(out)
+    if model.ByteSize() > save.MAX_PROTOBUF_BYTES and not args.force \
             and (side.exists() or side.is_symlink()):
         raise UsageError(f"the model needs external data and {side} already exists; pass "
                          f"--force to overwrite it")
-    files = exporter.save_model(model, out)
+    files = save.save_model(model, out)
     extra = f" + external data {files[1].name}" if len(files) > 1 else ""
     print(f"wrote {out}{extra} (ONNX opset {model.opset_import[0].version}, "
           f"{len(model.graph.node)} nodes, {len(model.graph.initializer)} initializers)")

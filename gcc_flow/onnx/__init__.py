@@ -21,7 +21,10 @@ __all__ = ["import_model", "import_graph", "export_model", "save_model", "Import
 
 
 def __getattr__(name: str):
-    if name in ("export_model", "save_model"):  # the exporter is imported on first use
+    if name == "export_model":  # the exporter is imported on first use
         from gcc_flow.onnx import exporter
-        return getattr(exporter, name)
+        return exporter.export_model
+    if name == "save_model":
+        from gcc_flow.onnx import save
+        return save.save_model
     raise AttributeError(f"module 'gcc_flow.onnx' has no attribute {name!r}")

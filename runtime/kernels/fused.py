@@ -70,7 +70,7 @@ def _leaky_relu(ctx: KernelContext) -> Callable:
 
 # Activation -> factory(ctx) -> function: the activation kernels' own bodies where they exist.
 _ACTIVATIONS: dict[str, Callable] = {
-    **{name: (lambda ctx, name=name: nn.activation_body(name, ctx.xp)) for name in nn._ACTIVATIONS},
+    **{name: (lambda ctx, name=name: nn.activation_body(name, ctx.xp)) for name in nn.ACTIVATIONS},
     "LeakyRelu": _leaky_relu,
     "Tanh": lambda ctx: ctx.xp.tanh,
     "Sigmoid": elementwise.sigmoid,

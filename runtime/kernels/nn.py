@@ -56,12 +56,12 @@ def _selu(x, xp=np):
 
 
 # Activation -> fn(x, xp); fused.py reuses them.
-_ACTIVATIONS = {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu}
+ACTIVATIONS = {"Relu": _relu, "Relu6": _relu6, "Elu": _elu, "Selu": _selu}
 
 
 def activation_body(op: str, xp) -> Callable:
     """The activation's function of x alone: activation_body("Relu", np)(x) -> max(x, 0)."""
-    fn = _ACTIVATIONS[op]
+    fn = ACTIVATIONS[op]
     return fn if xp is np else (lambda x: fn(x, xp))
 
 
@@ -69,7 +69,7 @@ def _activation(ctx: KernelContext):
     return _widened(ctx, activation_body(ctx.node.op, ctx.xp))
 
 
-for _op in _ACTIVATIONS:
+for _op in ACTIVATIONS:
     kernel(_op, device=BOTH)(_activation)
 
 

@@ -147,7 +147,8 @@ op("Reshape", inputs=["tensor: T", "shape: Tshape"], outputs=["output: T"],
 op("Transpose", inputs=["x: T", "perm: Tperm"], outputs=["y: T"],
    attrs=["T: type", f"Tperm: {_INDEX} = int32"], shape=_transpose_shape)
 op("Squeeze", inputs=["input: T"], outputs=["output: T"],
-   attrs=["T: type", "squeeze_dims: list(int) >= 0 = []"], shape=_squeeze_shape)
+   attrs=["T: type", "squeeze_dims: list(int) >= 0 = []"], shape=_squeeze_shape,
+   layout="squeeze")
 op("ExpandDims", inputs=["input: T", "dim: Tdim"], outputs=["output: T"],
    attrs=["T: type", f"Tdim: {_INDEX} = int32"], shape=_expand_dims_shape)
 
@@ -211,7 +212,8 @@ def _unpack_shape(ctx):
 
 
 op("ConcatV2", inputs=["values: N * T", "axis: Tidx"], outputs=["output: T"],
-   attrs=["N: int >= 2", "T: type", f"Tidx: {_INDEX} = int32"], shape=_concat_shape)
+   attrs=["N: int >= 2", "T: type", f"Tidx: {_INDEX} = int32"], shape=_concat_shape,
+   layout="concat")
 op("Split", inputs=["split_dim: int32", "value: T"], outputs=["output: num_split * T"],
    attrs=["num_split: int >= 1", "T: type"], shape=_split_shape)
 op("SplitV", inputs=["value: T", "size_splits: Tlen", "split_dim: int32"],
@@ -289,12 +291,13 @@ def _broadcast_to_shape(ctx):
 
 
 op("Pad", inputs=["input: T", "paddings: Tpaddings"], outputs=["output: T"],
-   attrs=["T: type", f"Tpaddings: {_INDEX} = int32"], shape=_pad_shape)
+   attrs=["T: type", f"Tpaddings: {_INDEX} = int32"], shape=_pad_shape, layout="pad")
 op("PadV2", inputs=["input: T", "paddings: Tpaddings", "constant_values: T"],
-   outputs=["output: T"], attrs=["T: type", f"Tpaddings: {_INDEX} = int32"], shape=_pad_shape)
+   outputs=["output: T"], attrs=["T: type", f"Tpaddings: {_INDEX} = int32"], shape=_pad_shape,
+   layout="pad")
 op("MirrorPad", inputs=["input: T", "paddings: Tpaddings"], outputs=["output: T"],
    attrs=["T: type", f"Tpaddings: {_INDEX} = int32", "mode: {'REFLECT', 'SYMMETRIC'}"],
-   shape=_pad_shape)
+   shape=_pad_shape, layout="pad")
 op("Tile", inputs=["input: T", "multiples: Tmultiples"], outputs=["output: T"],
    attrs=["T: type", f"Tmultiples: {_INDEX} = int32"], shape=_tile_shape)
 op("BroadcastTo", inputs=["input: T", "shape: Tidx"], outputs=["output: T"],

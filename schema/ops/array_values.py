@@ -123,9 +123,10 @@ _WHERE_TYPES = ("{float, double, int32, uint8, int16, int8, complex64, int64, qi
 
 op("Fill", inputs=["dims: index_type", "value: T"], outputs=["output: T"],
    attrs=["T: type", f"index_type: {_INDEX} = int32"], shape=_fill_shape)
-op("ZerosLike", inputs=["x: T"], outputs=["y: T"], attrs=["T: type"], shape=same_as_input(0))
+op("ZerosLike", inputs=["x: T"], outputs=["y: T"], attrs=["T: type"], shape=same_as_input(0),
+   layout="elementwise")
 op("OnesLike", inputs=["x: T"], outputs=["y: T"], attrs=[f"T: {_ONES_TYPES}"],
-   shape=same_as_input(0))
+   shape=same_as_input(0), layout="elementwise")
 op("Range", inputs=["start: Tidx", "limit: Tidx", "delta: Tidx"], outputs=["output: Tidx"],
    attrs=[f"Tidx: {_RANGE_TYPES}"], shape=_range_shape)
 op("OneHot", inputs=["indices: TI", "depth: int32", "on_value: T", "off_value: T"],
@@ -160,6 +161,6 @@ def _ensure_shape_shape(ctx):
 
 
 op("Snapshot", inputs=["input: T"], outputs=["output: T"], attrs=["T: type"],
-   shape=same_as_input(0))
+   shape=same_as_input(0), layout="elementwise")
 op("EnsureShape", inputs=["input: T"], outputs=["output: T"], attrs=["shape: shape", "T: type"],
    shape=_ensure_shape_shape)

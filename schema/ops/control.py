@@ -30,9 +30,9 @@ op("PlaceholderWithDefault", inputs=["input: dtype"], outputs=["output: dtype"],
    attrs=["dtype: type", "shape: shape"], shape=_common.placeholder_with_default_shape,
    feed=True)
 op("Identity", inputs=["input: T"], outputs=["output: T"], attrs=["T: type"],
-   shape=same_as_input(0))
+   shape=same_as_input(0), layout="elementwise")
 op("IdentityN", inputs=["input: T"], outputs=["output: T"], attrs=["T: list(type) >= 1"],
    shape=_identity_n_shape)
 op("StopGradient", inputs=["input: T"], outputs=["output: T"], attrs=["T: type"],
-   shape=same_as_input(0))
+   shape=same_as_input(0), layout="elementwise")
 op("NoOp")

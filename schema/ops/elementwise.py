@@ -30,11 +30,12 @@ _UNARY = [
     ("Softsign", _FLOAT), ("Lgamma", _FLOAT), ("Digamma", _FLOAT),
 ]
 for _name, _types in _UNARY:
-    op(_name, inputs=["x: T"], outputs=["y: T"], attrs=[f"T: {_types}"], shape=same_as_input(0))
+    op(_name, inputs=["x: T"], outputs=["y: T"], attrs=[f"T: {_types}"], shape=same_as_input(0),
+       layout="elementwise")
 
 for _name in ("IsNan", "IsInf", "IsFinite"):
     op(_name, inputs=["x: T"], outputs=["y: bool"], attrs=[f"T: {_FLOAT}"],
-       shape=same_as_input(0))
+       shape=same_as_input(0), layout="elementwise")
 
 # Binary ops with broadcasting: (name, allowed types, commutative).
 _BINARY = [
@@ -48,31 +49,34 @@ _BINARY = [
 ]
 for _name, _types, _comm in _BINARY:
     op(_name, inputs=["x: T", "y: T"], outputs=["z: T"], attrs=[f"T: {_types}"],
-       shape=broadcast_inputs, commutative=_comm)
+       shape=broadcast_inputs, commutative=_comm, layout="elementwise")
 
 for _name, _comm in (("Less", False), ("LessEqual", False), ("Greater", False),
                      ("GreaterEqual", False)):
     op(_name, inputs=["x: T", "y: T"], outputs=["z: bool"], attrs=[f"T: {_REAL}"],
-       shape=broadcast_inputs, commutative=_comm)
+       shape=broadcast_inputs, commutative=_comm, layout="elementwise")
 for _name in ("Equal", "NotEqual"):
     op(_name, inputs=["x: T", "y: T"], outputs=["z: bool"],
        attrs=["T: type", "incompatible_shape_error: bool = true"],
-       shape=broadcast_inputs, commutative=True)
+       shape=broadcast_inputs, commutative=True, layout="elementwise")
 
 op("LogicalAnd", inputs=["x: bool", "y: bool"], outputs=["z: bool"], shape=broadcast_inputs,
-   commutative=True)
+   commutative=True, layout="elementwise")
 op("LogicalOr", inputs=["x: bool", "y: bool"], outputs=["z: bool"], shape=broadcast_inputs,
-   commutative=True)
-op("LogicalNot", inputs=["x: bool"], outputs=["y: bool"], shape=same_as_input(0))
+   commutative=True, layout="elementwise")
+op("LogicalNot", inputs=["x: bool"], outputs=["y: bool"], shape=same_as_input(0),
+   layout="elementwise")
 
 op("Cast", inputs=["x: SrcT"], outputs=["y: DstT"],
-   attrs=["SrcT: type", "DstT: type", "Truncate: bool = false"], shape=same_as_input(0))
+   attrs=["SrcT: type", "DstT: type", "Truncate: bool = false"], shape=same_as_input(0),
+   layout="elementwise")
 
 op("AddN", inputs=["inputs: N * T"], outputs=["sum: T"],
    attrs=["N: int >= 1", f"T: {_NUMBER}"], shape=broadcast_inputs, commutative=True,
-   aggregate=True)
+   aggregate=True, layout="elementwise")
 op("ClipByValue", inputs=["t: T", "clip_value_min: T", "clip_value_max: T"],
-   outputs=["output: T"], attrs=[f"T: {_NUMBER}"], shape=same_as_input(0))
+   outputs=["output: T"], attrs=[f"T: {_NUMBER}"], shape=same_as_input(0),
+   layout="elementwise")
 
 
 def _select_shape(ctx):
@@ -82,4 +86,4 @@ def _select_shape(ctx):
 op("Select", inputs=["condition: bool", "t: T", "e: T"], outputs=["output: T"],
    attrs=["T: type"], shape=_select_shape)
 op("SelectV2", inputs=["condition: bool", "t: T", "e: T"], outputs=["output: T"],
-   attrs=["T: type"], shape=broadcast_inputs)
+   attrs=["T: type"], shape=broadcast_inputs, layout="elementwise")

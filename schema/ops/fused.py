@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from schema.ops.nn import _matmul_shape
-from schema.ops.nn_conv import _conv2d_shape, _depthwise_shape
+from schema.ops.nn import matmul_shape
+from schema.ops.nn_conv import conv2d_shape, depthwise_shape
 from schema.registry import op
 
 __all__ = ["FUSED_OP_ARGS", "FUSED_ACTIVATIONS", "FUSED_FIRST_OPS", "parse_fused_ops",
@@ -100,13 +100,13 @@ op("_FusedConv2D",
           "data_format: {'NHWC', 'NCHW', 'NCHW_VECT_C'} = 'NHWC'",
           "filter_format: {'HWIO', 'OIHW', 'OIHW_VECT_I'} = 'HWIO'",
           "use_cudnn_on_gpu: bool = true"] + _CONV_ATTRS + _FUSION_ATTRS,
-   shape=_fused_shape(_conv2d_shape))
+   shape=_fused_shape(conv2d_shape))
 op("_FusedDepthwiseConv2dNative",
    inputs=["input: T", "filter: T", "args: num_args * T"], outputs=["output: T"],
    attrs=["T: {half, bfloat16, float, double}", "padding: {'SAME', 'VALID'}",
           "data_format: {'NHWC', 'NCHW'} = 'NHWC'"] + _CONV_ATTRS + _FUSION_ATTRS,
-   shape=_fused_shape(_depthwise_shape))
+   shape=_fused_shape(depthwise_shape))
 op("_FusedMatMul", inputs=["a: T", "b: T", "args: num_args * T"], outputs=["product: T"],
    attrs=["transpose_a: bool = false", "transpose_b: bool = false",
           "T: {bfloat16, half, float}"] + _FUSION_ATTRS,
-   shape=_fused_shape(_matmul_shape))
+   shape=_fused_shape(matmul_shape))

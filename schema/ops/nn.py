@@ -15,7 +15,8 @@ from schema.ops import nn_conv  # noqa: F401  (declares Conv2D, DepthwiseConv2dN
 from schema.registry import op
 from schema.shapes import broadcast_shapes, same_as_input
 
-__all__ = ["space_to_batch_shape", "batch_to_space_shape", "batch_norm_channel_axis"]
+__all__ = ["space_to_batch_shape", "batch_to_space_shape", "batch_norm_channel_axis",
+           "matmul_shape"]
 
 _FLOAT = "{half, bfloat16, float, double}"
 _RELU_T = ("{float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, uint32, "
@@ -46,14 +47,15 @@ def _merge_dim(ctx, a, b, what: str):
 # -- activations and softmax ---------------------------------------------------------------------
 
 op("Relu", inputs=["features: T"], outputs=["activations: T"], attrs=[f"T: {_RELU_T}, qint8}}"],
-   shape=same_as_input(0))
+   shape=same_as_input(0), layout="elementwise")
 op("Relu6", inputs=["features: T"], outputs=["activations: T"], attrs=[f"T: {_RELU_T}}}"],
-   shape=same_as_input(0))
+   shape=same_as_input(0), layout="elementwise")
 for _name in ("Elu", "Selu", "Softplus"):
     op(_name, inputs=["features: T"], outputs=["activations: T"], attrs=[f"T: {_FLOAT}"],
-       shape=same_as_input(0))
+       shape=same_as_input(0), layout="elementwise")
 op("LeakyRelu", inputs=["features: T"], outputs=["activations: T"],
-   attrs=["alpha: float = 0.2", f"T: {_FLOAT} = float"], shape=same_as_input(0))
+   attrs=["alpha: float = 0.2", f"T: {_FLOAT} = float"], shape=same_as_input(0),
+   layout="elementwise")
 
 
 def _softmax_shape(ctx):
@@ -92,7 +94,8 @@ op("BiasAddV1", inputs=["value: T", "bias: T"], outputs=["output: T"], attrs=[_B
 
 # -- MatMul, BatchMatMulV2 ---------------------------------------------------------------------
 
-def _matmul_shape(ctx):
+def matmul_shape(ctx):
+    """MatMul's shape function (also _FusedMatMul's): a [2, 3], b [3, 4] -> [[2, 4]]."""
     a, b = _exact_rank(ctx, 0, 2, "a"), _exact_rank(ctx, 1, 2, "b")
     m, ka = _matrix_dims(a, ctx.attr("transpose_a", False))
     kb, n = _matrix_dims(b, ctx.attr("transpose_b", False))
@@ -132,7 +135,7 @@ op("MatMul", inputs=["a: T", "b: T"], outputs=["product: T"],
    attrs=["transpose_a: bool = false", "transpose_b: bool = false",
           "T: {bfloat16, half, float, double, int32, int64, uint8, uint16, uint32, uint64, "
           "complex64, complex128}", "grad_a: bool = false", "grad_b: bool = false"],
-   shape=_matmul_shape)
+   shape=matmul_shape)
 op("BatchMatMulV2", inputs=["x: T", "y: T"], outputs=["output: T"],
    attrs=["T: {bfloat16, half, float, double, int16, int32, int64, uint8, uint16, uint32, "
           "uint64, complex64, complex128}", "adj_x: bool = false", "adj_y: bool = false",

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from schema.registry import op
 
 __all__ = ["Layout", "LAYOUTS", "WindowSpec", "window_spec", "window_output", "spatial_plan",
-           "backprop_input_shape"]
+           "backprop_input_shape", "conv2d_shape", "depthwise_shape"]
 
 Fail = Callable[[str], Exception]
 
@@ -169,7 +169,9 @@ def _out_hw(ctx, spec: WindowSpec, x, k_hw: tuple) -> tuple:
     return tuple(p[0] if p is not None else None for p in plans)
 
 
-def _conv2d_shape(ctx):
+def conv2d_shape(ctx):
+    """Conv2D's shape function (also _FusedConv2D's): NHWC x [1, 5, 5, 3], filter [3, 3, 3, 8],
+    VALID, strides 1 -> [[1, 3, 3, 8]]."""
     spec = window_spec(ctx.attr, ctx.fail, ctx.node.op)
     x, f = _rank4(ctx, 0, "input"), _rank4(ctx, 1, "filter")
     if x is None:
@@ -188,7 +190,9 @@ def _conv2d_shape(ctx):
     return [spec.layout.build(x[spec.layout.batch], h, w, f[3])]
 
 
-def _depthwise_shape(ctx):
+def depthwise_shape(ctx):
+    """DepthwiseConv2dNative's shape function: x [1, 5, 5, 3], filter [3, 3, 3, 2], VALID
+    -> [[1, 3, 3, 6]] (channels times the multiplier)."""
     spec = window_spec(ctx.attr, ctx.fail, ctx.node.op)
     x, f = _rank4(ctx, 0, "input"), _rank4(ctx, 1, "filter")
     if x is None:
@@ -243,9 +247,9 @@ _CONV_ATTRS = ["strides: list(int)", "padding: {'SAME', 'VALID', 'EXPLICIT'}",
                "dilations: list(int) = [1, 1, 1, 1]"]
 
 op("Conv2D", inputs=["input: T", "filter: T"], outputs=["output: T"],
-   attrs=[_CONV_T, "use_cudnn_on_gpu: bool = true"] + _CONV_ATTRS, shape=_conv2d_shape)
+   attrs=[_CONV_T, "use_cudnn_on_gpu: bool = true"] + _CONV_ATTRS, shape=conv2d_shape)
 op("DepthwiseConv2dNative", inputs=["input: T", "filter: T"], outputs=["output: T"],
-   attrs=["T: {half, bfloat16, float, double}"] + _CONV_ATTRS, shape=_depthwise_shape)
+   attrs=["T: {half, bfloat16, float, double}"] + _CONV_ATTRS, shape=depthwise_shape)
 op("Conv2DBackpropInput", inputs=["input_sizes: int32", "filter: T", "out_backprop: T"],
    outputs=["output: T"], attrs=[_CONV_T, "use_cudnn_on_gpu: bool = true"] + _CONV_ATTRS,
    shape=_conv2d_backprop_input_shape)

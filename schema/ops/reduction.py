@@ -87,17 +87,19 @@ _TYPED = [("Sum", "numbertype"), ("Prod", "numbertype"), ("Mean", "numbertype"),
           ("Min", "realnumbertype")]
 for _name, _types in _TYPED:
     op(_name, inputs=["input: T", "reduction_indices: Tidx"], outputs=["output: T"],
-       attrs=["keep_dims: bool = false", f"T: {_types}", _TIDX], shape=_reduction_shape)
+       attrs=["keep_dims: bool = false", f"T: {_types}", _TIDX], shape=_reduction_shape,
+       layout="reduce")
 
 for _name in ("All", "Any"):
     op(_name, inputs=["input: bool", "reduction_indices: Tidx"], outputs=["output: bool"],
-       attrs=["keep_dims: bool = false", _TIDX], shape=_reduction_shape)
+       attrs=["keep_dims: bool = false", _TIDX], shape=_reduction_shape, layout="reduce")
 
 _ARG_TYPES = ("{float, double, int32, uint8, int16, int8, int64, bfloat16, uint16, half, "
               "uint32, uint64, bool}")
 op("ArgMax", inputs=["input: T", "dimension: Tidx"], outputs=["output: output_type"],
    attrs=[f"T: {_ARG_TYPES}", "Tidx: {int16, int32, int64} = DT_INT32",
-          "output_type: {int16, uint16, int32, int64} = DT_INT64"], shape=_arg_shape)
+          "output_type: {int16, uint16, int32, int64} = DT_INT64"], shape=_arg_shape,
+   layout="reduce")
 op("ArgMin", inputs=["input: T", "dimension: Tidx"], outputs=["output: output_type"],
    attrs=[f"T: {_ARG_TYPES}", _TIDX, "output_type: {int32, int64} = DT_INT64"],
-   shape=_arg_shape)
+   shape=_arg_shape, layout="reduce")

@@ -113,10 +113,10 @@ def test_inputs_and_outputs_choose_the_onnx_graph(capsys, model, tmp_path):
 
 def test_large_weights_go_to_external_data_and_still_check(capsys, model, tmp_path,
                                                            monkeypatch):
-    from gcc_flow.onnx import exporter
+    from gcc_flow.onnx import exporter, save
     size = exporter.export_model(model).ByteSize()
-    monkeypatch.setattr(exporter, "MAX_PROTOBUF_BYTES", size - 1)   # just over the limit
-    monkeypatch.setattr(exporter, "EXTERNAL_MIN_BYTES", 64)        # the 6x4 weight moves
+    monkeypatch.setattr(save, "MAX_PROTOBUF_BYTES", size - 1)   # just over the limit
+    monkeypatch.setattr(save, "EXTERNAL_MIN_BYTES", 64)        # the 6x4 weight moves
     out_path, side = tmp_path / "m.onnx", tmp_path / "m.onnx.data"
     side.write_bytes(b"stale")
     code, _, err = call(capsys, "convert", model, out_path)

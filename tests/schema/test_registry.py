@@ -199,3 +199,48 @@ def test_every_cpu_kernel_has_a_declaration():
     from runtime.kernels import KERNELS
     orphans = sorted(KERNELS.ops("cpu") - set(all_ops()))
     assert orphans == [], f"kernels for ops the registry does not declare: {orphans}"
+
+
+# -- the layout flag (what passes/layout.py sinks Transposes through) ------------------------------
+
+_LAYOUT_MARKED = {
+    "elementwise": {
+        "Abs", "Acos", "Acosh", "Add", "AddN", "AddV2", "Asin", "Asinh", "Atan", "Atan2",
+        "Atanh", "Cast", "Ceil", "ClipByValue", "Cos", "Cosh", "Digamma", "Div", "DivNoNan",
+        "Elu", "Equal", "Erf", "Erfc", "Exp", "Expm1", "Floor", "FloorDiv", "FloorMod",
+        "Greater", "GreaterEqual", "Identity", "Inv", "IsFinite", "IsInf", "IsNan", "LeakyRelu",
+        "Less", "LessEqual", "Lgamma", "Log", "Log1p", "LogicalAnd", "LogicalNot", "LogicalOr",
+        "Maximum", "Minimum", "Mul", "MulNoNan", "Neg", "NotEqual", "OnesLike", "Pow",
+        "RealDiv", "Reciprocal", "Relu", "Relu6", "Rint", "Round", "Rsqrt", "SelectV2", "Selu",
+        "Sigmoid", "Sign", "Sin", "Sinh", "Snapshot", "Softplus", "Softsign", "Sqrt", "Square",
+        "SquaredDifference", "StopGradient", "Sub", "Tan", "Tanh", "TruncateDiv", "TruncateMod",
+        "Xdivy", "Xlogy", "ZerosLike"},
+    "reduce": {"All", "Any", "ArgMax", "ArgMin", "EuclideanNorm", "Max", "Mean", "Min", "Prod",
+               "Sum"},
+    "pad": {"MirrorPad", "Pad", "PadV2"},
+    "concat": {"ConcatV2"},
+    "squeeze": {"Squeeze"},
+}
+
+
+def test_layout_marked_ops_are_exactly_the_reviewed_set():
+    marked: dict[str, set] = {}
+    for name, definition in all_ops().items():
+        if definition.layout:
+            marked.setdefault(definition.layout, set()).add(name)
+    assert marked == _LAYOUT_MARKED
+    assert not {"Select", "Softmax", "BiasAdd"} & set().union(*marked.values())
+
+
+def test_layout_flag_is_validated_and_defaults_to_empty(declare):
+    assert declare(inputs=["x: float"], outputs=["y: float"]).layout == ""
+    assert declare(layout="reduce").layout == "reduce"
+    with pytest.raises(ValueError, match="layout='transpose' is not one of"):
+        declare(layout="transpose")
+    assert registry.LAYOUT_KINDS == set(_LAYOUT_MARKED)
+
+
+def test_layout_pass_table_comes_from_the_registry():
+    from passes.layout import LAYOUT_AGNOSTIC, layout_kinds
+    assert LAYOUT_AGNOSTIC is layout_kinds()
+    assert LAYOUT_AGNOSTIC == {n: k for k, names in _LAYOUT_MARKED.items() for n in names}
