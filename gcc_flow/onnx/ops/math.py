@@ -185,5 +185,14 @@ def constant_of_shape(ctx: ConvertContext, node) -> list:
 
 @converter("Range", since=11)
 def range_(ctx: ConvertContext, node) -> list:
-    start, limit, delta = ctx.input(node, 0), ctx.input(node, 1), ctx.input(node, 2)
-    return [ctx.apply(node, "Range", [start, limit, delta])]
+    """Range(start, limit, delta). Function bodies (AffineGrid's) pass one-element tensors of
+    shape [1] where the spec says scalars: those are reshaped to scalars (a Reshape that fails
+    at run time for any other size)."""
+    args = [_as_scalar(ctx, ctx.input(node, i)) for i in range(3)]
+    return [ctx.apply(node, "Range", args)]
+
+
+def _as_scalar(ctx: ConvertContext, tensor):
+    if tensor.shape == ():
+        return tensor
+    return apply_op("Reshape", [tensor, ctx.const(np.zeros(0, np.int64))])
