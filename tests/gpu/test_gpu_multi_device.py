@@ -20,6 +20,7 @@ from passes.partition import RECV_OPS, SEND_OPS, check_partitions
 from schema.io import parse_graph_def, read_graph_def
 from schema.ir import Graph
 from schema.serde import graph_from_graph_def
+from mobilenet_blocks import block_of
 
 pytestmark = pytest.mark.gpu
 
@@ -36,19 +37,6 @@ def _mobilenet() -> tuple[Graph, dict, str, np.ndarray]:
     (fetch, key), = entry["fetches"].items()
     feeds = {tensor: data[k] for tensor, k in entry["feeds"].items()}
     return graph_from_graph_def(read_graph_def(TF / "mobilenet_v2.pb")), feeds, fetch, data[key]
-
-
-def _block(name: str) -> int:
-    """The MobileNetV2 block of a node: input, Conv1 -> 0, expanded_conv -> 1, block_k -> k+1,
-    Conv_1 and the head -> 18 (as in tests/runtime/test_multi_device.py)."""
-    if "/" not in name:
-        return 0
-    scope = name.split("/")[1]
-    if scope.startswith("block_"):
-        return int(scope.split("_")[1]) + 1
-    if scope.startswith(("expanded_conv", "bn_Conv1", "Conv1")):
-        return 1 if scope.startswith("expanded") else 0
-    return 18
 
 
 def _device_type(node) -> str:
@@ -79,7 +67,7 @@ def test_mobilenet_v2_half_on_each_device_gives_tensorflows_output(first, backen
     graph, feeds, fetch, want = _mobilenet()
     second = {"cpu": GPU, "gpu": CPU}[first]
     for node in graph:
-        node.device = second if _block(node.name) >= 9 else f"/device:{first.upper()}:0"
+        node.device = second if block_of(node.name) >= 9 else f"/device:{first.upper()}:0"
     downloads = _count_downloads(backend, monkeypatch)         # before the kernels compile
     sess = runtime.load(graph, devices=DEVICES)
     first_run = sess.run(fetch, feeds)

@@ -31,6 +31,7 @@ from schema.ir import Graph
 from schema.serde import graph_from_graph_def
 from schema.text import parse_graph
 from schema.validate import validate
+from mobilenet_blocks import block_of
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tf"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
@@ -312,24 +313,11 @@ def test_control_flow_fixtures_split_over_two_devices_give_tensorflows_outputs(n
     check_partitions(sess.partitions)
 
 
-def _layer(name: str) -> int:
-    """The MobileNetV2 block a node belongs to: input, Conv1 -> 0, expanded_conv -> 1,
-    block_k -> k+1, Conv_1 and the head -> 18."""
-    if "/" not in name:
-        return 0
-    scope = name.split("/")[1]
-    if scope.startswith("block_"):
-        return int(scope.split("_")[1]) + 1
-    if scope.startswith(("expanded_conv", "bn_Conv1", "Conv1")):
-        return 1 if scope.startswith("expanded") else 0
-    return 18
-
-
 def test_mobilenet_v2_split_in_two_matches_one_device():
     data = np.load(FIXTURES / "mobilenet_v2.npz")
     entry = MANIFEST["mobilenet_v2"]
     graph = graph_from_graph_def(read_graph_def(FIXTURES / "mobilenet_v2.pb"))
-    _on(graph, lambda node: f"/device:CPU:{int(_layer(node.name) >= 9)}")
+    _on(graph, lambda node: f"/device:CPU:{int(block_of(node.name) >= 9)}")
     devices = {node.device for node in graph}
     assert devices == {"/device:CPU:0", "/device:CPU:1"}
     feeds = {t: data[k] for t, k in entry["feeds"].items()}
